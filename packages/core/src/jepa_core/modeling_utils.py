@@ -1,0 +1,214 @@
+"""Shared Hugging Face plumbing: the config base with presets, the pretrained-model base, Auto* registration."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from huggingface_hub.dataclasses import strict
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.modeling_outputs import ModelOutput
+
+from .encoder import TransformerEncoder
+from .losses import jepa_loss
+from .predictor import JepaPredictor
+from .targets import EmaTarget, last_hidden_state
+
+
+@strict
+class JepaConfig(PreTrainedConfig):
+    """Hyper-parameters every JEPA shares: encoder, predictor, loss, EMA and optimisation.
+
+    Domain configs subclass it, add their own fields and fill `presets`. Defaults are I-JEPA's.
+    """
+
+    presets: ClassVar[dict[str, dict]] = {}
+
+    hidden_size: int = 192
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 3
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    use_bias: bool = True
+    drop_path_rate: float = 0.0
+    layer_norm_eps: float = 1e-6
+    initializer_range: float = 0.02
+    pred_hidden_size: int = 384
+    pred_num_hidden_layers: int = 12
+    pred_num_attention_heads: int | None = None
+    pred_mlp_ratio: float = 4.0
+    loss_type: str = "smooth_l1"
+    normalize_targets: bool = True
+    ema_momentum_start: float = 0.996
+    ema_momentum_end: float = 1.0
+    learning_rate: float = 1e-3
+    start_learning_rate: float = 2e-4
+    final_learning_rate: float = 1e-6
+    warmup_ratio: float = 40 / 300
+    weight_decay: float = 0.04
+    final_weight_decay: float = 0.4
+    max_grad_norm: float | None = None
+    train_batch_size: int = 128
+    max_steps: int = 1000
+    num_register_tokens: int = 0
+    preset: str | None = None
+
+    def __post_init__(self, **kwargs):
+        if self.pred_num_attention_heads is None:
+            self.pred_num_attention_heads = self.num_attention_heads
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "JepaConfig":
+        """Config of a named preset (e.g. "tiny"), with keyword overrides."""
+        if name not in cls.presets:
+            raise ValueError(
+                f"unknown preset {name!r} for {cls.__name__}; available: {', '.join(cls.presets)}"
+            )
+        return cls(**{**cls.presets[name], "preset": name, **overrides})
+
+
+@dataclass
+class JepaPreTrainingOutput(ModelOutput):
+    """loss; predictions and targets (B, T, Kt, D); target_embeddings (B, D), pooled, for collapse monitoring."""
+
+    loss: torch.Tensor | None = None
+    predictions: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    target_embeddings: torch.Tensor | None = None
+
+
+class JepaPreTrainedModel(PreTrainedModel):
+    """Base of every JEPA model: truncated-normal init, SDPA, activation checkpointing."""
+
+    config: JepaConfig
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["Block"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Embedding):
+            init.trunc_normal_(module.weight, std=std)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, JepaPredictor):
+            init.trunc_normal_(module.mask_token, std=std)
+        elif isinstance(module, TransformerEncoder) and module.prefix_tokens is not None:
+            init.trunc_normal_(module.prefix_tokens, std=std)
+
+
+class JepaForPreTraining(JepaPreTrainedModel):
+    """The common JEPA wiring: context encoder → predictor, against an EMA target encoder.
+
+    Subclasses set `encoder_class` (the domain's `...Model`, whose forward takes the inputs plus
+    `indices=` and returns `last_hidden_state` with `config.num_register_tokens` prefix tokens first)
+    and implement `predictor_positions()` → (N, pred_hidden_size). Domains whose paper departs from
+    this path override `forward`. `AutoModel` users get `export_encoder()`: the EMA target encoder.
+    """
+
+    encoder_class: type[JepaPreTrainedModel]
+
+    def __init__(self, config: JepaConfig):
+        super().__init__(config)
+        self.context_encoder = self.encoder_class(config)
+        self.target = EmaTarget(self.context_encoder, config.num_register_tokens)
+        self.predictor = build_predictor(config, config.num_register_tokens)
+        self.register_buffer("predictor_pos_embed", self.predictor_positions())
+        self.post_init()
+        self.target.sync()
+
+    def predictor_positions(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return self.target.momentum_pairs()
+
+    def export_encoder(self) -> JepaPreTrainedModel:
+        return self.target.encoder
+
+    def forward(
+        self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs
+    ) -> JepaPreTrainingOutput:
+        context = last_hidden_state(self.context_encoder(**inputs, indices=context_indices))
+        predictions = self.predictor(context, context_indices, target_indices, self.predictor_pos_embed)
+        targets, hidden = self.target(inputs, target_indices)
+        loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))
+
+
+def build_encoder(config: JepaConfig, num_prefix_tokens: int = 0) -> TransformerEncoder:
+    """The transformer trunk of an encoder, sized by the config."""
+    return TransformerEncoder(
+        config.hidden_size,
+        config.num_hidden_layers,
+        config.num_attention_heads,
+        config.mlp_ratio,
+        config.qkv_bias,
+        config.use_bias,
+        config.drop_path_rate,
+        config.layer_norm_eps,
+        num_prefix_tokens,
+    )
+
+
+def build_predictor(config: JepaConfig, num_prefix_tokens: int = 0) -> JepaPredictor:
+    """The predictor, sized by the `pred_*` fields of the config."""
+    return JepaPredictor(
+        config.hidden_size,
+        config.pred_hidden_size,
+        config.pred_num_hidden_layers,
+        config.pred_num_attention_heads,
+        config.pred_mlp_ratio,
+        config.qkv_bias,
+        config.use_bias,
+        config.drop_path_rate,
+        config.layer_norm_eps,
+        num_prefix_tokens,
+    )
+
+
+def rescale_residual_branches(encoder: TransformerEncoder | JepaPredictor) -> None:
+    """Divide each block's output projections by √(2·layer), as I-JEPA's `fix_init_weight`."""
+    with torch.no_grad():
+        for layer, block in enumerate(encoder.blocks, start=1):
+            block.attn.proj.weight.div_((2.0 * layer) ** 0.5)
+            block.mlp.fc2.weight.div_((2.0 * layer) ** 0.5)
+
+
+def register_auto_classes(
+    config_class: type[PreTrainedConfig],
+    model_class: type[PreTrainedModel],
+    pretraining_class: type[PreTrainedModel] | None = None,
+) -> None:
+    """Register a domain's classes with AutoConfig / AutoModel / AutoModelForPreTraining."""
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+    if pretraining_class is not None:
+        AutoModelForPreTraining.register(config_class, pretraining_class, exist_ok=True)
+
+
+def check_model_type(folder: str | Path, expected: str) -> None:
+    """Raise a clear error when a checkpoint folder holds another model type than `expected`."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json; is it a folder written by save_pretrained?")
+    found = json.loads(path.read_text()).get("model_type")
+    if found != expected:
+        raise ValueError(
+            f"{folder} holds a {found!r} checkpoint, not {expected!r}; load it with the package that made it"
+        )

@@ -1,0 +1,191 @@
+import logging
+import shutil
+
+import huggingface_hub
+import pytest
+import torch
+from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from huggingface_hub.dataclasses import strict
+from jepa_core.hub import model_card, publish, write_model_card
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput
+
+TOKEN = "hf_dummySecretToken0123456789"
+
+
+@strict
+class TinyConfig(PreTrainedConfig):
+    model_type = "jepa_test_tiny"
+    hidden_size: int = 8
+    num_features: int = 3
+    mask_ratio: float = 0.6
+
+
+class TinyModel(PreTrainedModel):
+    config: TinyConfig
+    main_input_name = "input_values"
+
+    def __init__(self, config: TinyConfig):
+        super().__init__(config)
+        self.proj = nn.Linear(config.num_features, config.hidden_size)
+        self.post_init()
+
+    def forward(self, input_values, **kwargs):
+        return BaseModelOutput(last_hidden_state=self.proj(input_values))
+
+
+AutoConfig.register("jepa_test_tiny", TinyConfig, exist_ok=True)
+AutoModel.register(TinyConfig, TinyModel, exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """HF_HUB_OFFLINE=1; the constant is read at import, so patch it too: any real Hub request raises."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert huggingface_hub.is_offline_mode()
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """Replace the HfApi write calls with copies into tmp_path/hub; record the token each call saw."""
+    root = tmp_path / "hub"
+    seen = {"tokens": [], "calls": []}
+
+    def create_repo(self, repo_id, **kw):
+        seen["tokens"].append(self.token)
+        seen["calls"].append(("create_repo", repo_id, kw))
+        (root / repo_id).mkdir(parents=True, exist_ok=True)
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def create_branch(self, repo_id, *, branch, **kw):
+        seen["calls"].append(("create_branch", repo_id, branch))
+
+    def upload_folder(self, *, repo_id, folder_path, path_in_repo=None, **kw):
+        seen["tokens"].append(self.token)
+        seen["calls"].append(("upload_folder", repo_id, kw))
+        shutil.copytree(folder_path, root / repo_id / (path_in_repo or ""), dirs_exist_ok=True)
+        return CommitInfo(
+            commit_url=f"https://huggingface.co/{repo_id}/commit/0",
+            commit_message=kw.get("commit_message") or "",
+            commit_description="",
+            oid="0" * 40,
+        )
+
+    for name, fn in [
+        ("create_repo", create_repo),
+        ("create_branch", create_branch),
+        ("upload_folder", upload_folder),
+    ]:
+        monkeypatch.setattr(HfApi, name, fn)
+    return root, seen
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    torch.manual_seed(0)
+    model = TinyModel(TinyConfig()).eval()
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    return model, folder
+
+
+def _card(config, **kw):
+    return model_card(
+        config,
+        {"linear_probe_accuracy": 0.91234, "rankme": 7.5},
+        library_name="jepa-test",
+        domain="Time Series",
+        paper_url="https://arxiv.org/abs/2301.08243",
+        datasets=["org/tiny-data"],
+        repo_id="org/tiny-jepa",
+        training={"epochs": 3, "lr": 1e-3},
+        **kw,
+    )
+
+
+def test_model_card_metadata_and_body(saved_model):
+    _, folder = saved_model
+    text = _card(AutoConfig.from_pretrained(folder), description="A tiny test model.")
+    card = ModelCard(text)
+    data = card.data.to_dict()
+    assert data["library_name"] == "jepa-test"
+    assert data["tags"] == ["jepa", "self-supervised", "time-series", "feature-extraction"]
+    assert data["pipeline_tag"] == "feature-extraction"
+    assert data["license"] == "apache-2.0"
+    assert data["datasets"] == ["org/tiny-data"]
+    assert data["metrics"] == ["linear_probe_accuracy", "rankme"]
+    body = card.text
+    assert "[https://arxiv.org/abs/2301.08243](https://arxiv.org/abs/2301.08243)" in body
+    assert "| linear_probe_accuracy | 0.9123 |" in body and "| rankme | 7.5 |" in body
+    assert "\nimport jepa_test  #" in body and 'AutoModel.from_pretrained("org/tiny-jepa")' in body
+    assert "| mask_ratio | 0.6 |" in body and "| hidden_size | 8 |" in body
+    assert "| epochs | 3 |" in body and "`jepa_test_tiny` (TinyModel)" in body
+    assert "A tiny test model." in body and "id2label" not in body
+
+
+def test_model_card_minimal():
+    text = model_card(
+        TinyConfig(), library_name="jepa-core", domain="vision", paper_url=None, import_name="jepa_core"
+    )
+    card = ModelCard(text)
+    assert card.data.metrics is None and card.data.datasets is None
+    assert "No evaluation results were recorded." in card.text and "Paper:" not in card.text
+    assert 'AutoModel.from_pretrained("path/to/model")' in card.text
+
+
+def test_publish_roundtrip_without_token_leak(fake_hub, saved_model, caplog, capsys):
+    root, seen = fake_hub
+    model, folder = saved_model
+    write_model_card(folder, _card(model.config))
+    caplog.set_level(logging.DEBUG)
+
+    url = publish(folder, "org/tiny-jepa", token=TOKEN, private=True, commit_message="first")
+
+    assert url == "https://huggingface.co/org/tiny-jepa"
+    assert seen["tokens"] == [TOKEN, TOKEN]
+    assert seen["calls"][0] == (
+        "create_repo",
+        "org/tiny-jepa",
+        {"private": True, "exist_ok": True, "repo_type": "model"},
+    )
+    assert seen["calls"][1][2]["commit_message"] == "first" and "token" not in seen["calls"][1][2]
+    uploaded = root / "org/tiny-jepa"
+    assert {p.name for p in uploaded.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    for path in uploaded.rglob("*"):
+        assert TOKEN.encode() not in path.read_bytes()
+    out = capsys.readouterr()
+    assert TOKEN not in caplog.text and TOKEN not in out.out and TOKEN not in out.err
+
+    loaded = AutoModel.from_pretrained(uploaded).eval()
+    assert type(loaded) is TinyModel
+    x = torch.randn(2, 4, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).last_hidden_state, model(x).last_hidden_state, rtol=0, atol=0)
+    assert ModelCard.load(uploaded / "README.md").data.library_name == "jepa-test"
+
+
+def test_publish_revision_creates_branch(fake_hub, saved_model):
+    root, seen = fake_hub
+    model, folder = saved_model
+    write_model_card(folder, _card(model.config))
+    publish(folder, "org/tiny-jepa", revision="v1")
+    assert ("create_branch", "org/tiny-jepa", "v1") in seen["calls"]
+    assert seen["calls"][-1][2]["revision"] == "v1"
+
+
+def test_publish_validates_folder(fake_hub, saved_model, tmp_path):
+    root, seen = fake_hub
+    _, folder = saved_model
+    with pytest.raises(FileNotFoundError, match="save_pretrained") as err:
+        publish(tmp_path / "nowhere", "org/x", token=TOKEN)
+    assert TOKEN not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="README.md"):
+        publish(folder, "org/x", token=TOKEN)
+    write_model_card(folder, "---\nlicense: mit\n---\n")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors.*jepa pretrain") as err:
+        publish(folder, "org/x", token=TOKEN)
+    assert TOKEN not in str(err.value)
+    assert seen["calls"] == []  # nothing was uploaded
