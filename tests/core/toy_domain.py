@@ -24,7 +24,7 @@ class ToyConfig(JepaConfig):
         "tiny": dict(
             hidden_size=32, num_hidden_layers=2, num_attention_heads=2, pred_hidden_size=16,
             pred_num_hidden_layers=1, train_batch_size=16, max_steps=40, learning_rate=2e-3,
-            start_learning_rate=5e-4, warmup_ratio=0.1,
+            start_learning_rate=5e-4, warmup_ratio=0.1, ema_momentum_start=0.9,
         )
     }  # fmt: skip
     num_channels: int = 1
@@ -82,7 +82,7 @@ class ToySignals(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int | slice) -> dict:
         return {"input_values": self.signals[index], "labels": self.labels[index]}
 
 
@@ -94,3 +94,49 @@ def toy_collator(config: ToyConfig, seed: int = 0) -> MultiBlockMaskCollator:
         min_keep=2,
     )
     return MultiBlockMaskCollator(sampler, seed)
+
+
+def toy_default_dataset(split: str, config: ToyConfig) -> ToySignals:
+    return ToySignals(256 if split == "train" else 128, config.signal_length, seed=0 if split == "train" else 1)
+
+
+def toy_load_dataset(path: str, split: str, config: ToyConfig) -> ToySignals:
+    """A .npy file of signals (N, length); labels are not known, so they are zeros."""
+    import numpy as np
+
+    signals = torch.from_numpy(np.load(path)).float()
+    if signals.ndim != 2 or signals.shape[1] != config.signal_length:
+        raise ValueError(f"{path}: expected signals shaped (N, {config.signal_length}), got {tuple(signals.shape)}")
+    dataset = ToySignals(0, config.signal_length)
+    dataset.signals, dataset.labels = signals[:, None], torch.zeros(len(signals), dtype=torch.long)
+    return dataset
+
+
+def toy_evaluate(encoder: ToyModel, config: ToyConfig, data: str | None) -> dict[str, float]:
+    from jepa_core.evaluation import extract_embeddings, linear_probe
+
+    def batches(dataset):
+        return [dataset[i : i + 64] for i in range(0, len(dataset), 64)]
+
+    train_x, train_y = extract_embeddings(encoder, batches(toy_default_dataset("train", config)))
+    test_x, test_y = extract_embeddings(encoder, batches(toy_default_dataset("test", config)))
+    return {"probe_accuracy": linear_probe(train_x, train_y, test_x, test_y)["accuracy"]}
+
+
+def toy_domain():
+    from jepa_core.domain import Domain
+
+    return Domain(
+        name="toy",
+        distribution="jepa-toy",
+        import_name="toy_domain",
+        description="noisy sines (test domain)",
+        paper_url="https://arxiv.org/abs/2301.08243",
+        config_class=ToyConfig,
+        model_class=ToyModel,
+        pretraining_class=ToyForPreTraining,
+        default_dataset=toy_default_dataset,
+        load_dataset=toy_load_dataset,
+        collator=toy_collator,
+        evaluate=toy_evaluate,
+    )

@@ -1,5 +1,6 @@
 """The domain plugin contract and its discovery through the `jepa.domains` entry point group."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -10,6 +11,7 @@ from .masks import MaskCollator
 from .modeling_utils import JepaConfig, JepaForPreTraining, JepaPreTrainedModel
 
 ENTRY_POINT_GROUP = "jepa.domains"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ def available_domains() -> dict[str, Domain]:
     """Installed domains by name: entry points of `jepa.domains` plus those registered in-process."""
     found = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        domain = entry.load()
+        try:
+            domain = entry.load()
+        except Exception as error:  # a broken plugin must not take the other domains down
+            logger.warning("the JEPA domain %r could not be loaded (%s: %s)", entry.name, type(error).__name__, error)
+            continue
         found[domain.name] = domain
     return {**found, **_registered}
 

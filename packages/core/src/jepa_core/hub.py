@@ -171,6 +171,10 @@ def _check_folder(folder: Path) -> None:
         )
 
 
+# What a `jepa pretrain` run folder holds beside the published model: resume state stays local.
+RUN_ONLY_FILES = ["checkpoints/*", "pretraining/*", "runs/*", "tensorboard/*", "training_args.json"]
+
+
 def publish(
     folder: str | Path,
     repo_id: str,
@@ -182,7 +186,7 @@ def publish(
 ) -> str:
     """Upload a saved model folder (config.json, model.safetensors, README.md) to ``repo_id``; return its URL.
 
-    Creates the repo if needed (and the ``revision`` branch when given). ``token`` defaults to the
+    Resume state of a run folder (`RUN_ONLY_FILES`) is not uploaded. Creates the repo if needed (and the ``revision`` branch when given). ``token`` defaults to the
     logged-in token; it is only handed to :class:`~huggingface_hub.HfApi`, never logged.
     """
     folder = Path(folder)
@@ -198,5 +202,6 @@ def publish(
         commit_message=commit_message,
         revision=revision,
         repo_type="model",
+        ignore_patterns=RUN_ONLY_FILES,
     )
     return str(url)

@@ -10,7 +10,8 @@ logger = logging.getLogger(__name__)
 
 
 class CollapseMonitor:
-    """Keeps the last `window` pooled target embeddings; `measure()` returns their RankMe and warns on a drop.
+    """Keeps the last `window` pooled target embeddings; `measure()` returns their RankMe (centred) and warns
+    on a drop.
 
     A warning fires when RankMe falls below `warn_fraction` of the best value seen so far.
     """
@@ -28,7 +29,7 @@ class CollapseMonitor:
     def measure(self, step: int) -> float | None:
         if not self.buffer or sum(len(b) for b in self.buffer) < 2:
             return None
-        value = rankme(torch.cat(self.buffer)[-self.window :])
+        value = rankme(torch.cat(self.buffer)[-self.window :], center=True)
         if value < self.warn_fraction * self.best:
             logger.warning(
                 "step %d: RankMe of the target embeddings fell to %.2f (best %.2f): the representation may be "

@@ -1,0 +1,55 @@
+import pytest
+import torch
+from torch import nn
+
+from jepa_core.ema import ema_update, momentum_schedule
+from jepa_core.losses import jepa_loss, normalize_targets
+from jepa_core.training import cosine, parameter_groups, warmup_cosine
+
+
+def test_momentum_schedule_end_points():
+    assert momentum_schedule(0, 100) == 0.996
+    assert momentum_schedule(100, 100) == 1.0
+    assert momentum_schedule(50, 100) == pytest.approx(0.998)
+
+
+def test_ema_update_values():
+    online, target = nn.Linear(2, 2), nn.Linear(2, 2)
+    nn.init.constant_(online.weight, 1.0)
+    nn.init.constant_(target.weight, 0.0)
+    ema_update([(online, target)], 0.9)
+    assert torch.allclose(target.weight, torch.full((2, 2), 0.1))
+    ema_update([(online, target)], 1.0)
+    assert torch.allclose(target.weight, torch.full((2, 2), 0.1))
+    with pytest.raises(ValueError):
+        ema_update([(online, target)], 1.5)
+
+
+def test_losses_against_hand_computation():
+    pred, target = torch.tensor([[0.0, 2.0]]), torch.tensor([[0.5, 0.0]])
+    assert jepa_loss(pred, target, "l1").item() == pytest.approx((0.5 + 2.0) / 2)
+    assert jepa_loss(pred, target, "l2").item() == pytest.approx((0.25 + 4.0) / 2)
+    assert jepa_loss(pred, target, "smooth_l1").item() == pytest.approx((0.5 * 0.25 + 1.5) / 2)
+    assert jepa_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), "cosine").item() == pytest.approx(1.0)
+    normed = normalize_targets(torch.tensor([[1.0, 3.0]]))
+    assert torch.allclose(normed, torch.tensor([[-1.0, 1.0]]), atol=1e-4)
+    with pytest.raises(ValueError, match="unknown loss"):
+        jepa_loss(pred, target, "huber2")
+    with pytest.raises(ValueError, match="shape"):
+        jepa_loss(pred, target[:, :1])
+
+
+def test_schedules_end_points():
+    assert warmup_cosine(0, 100, 10, 2e-4, 1e-3, 1e-6) == pytest.approx(2e-4)
+    assert warmup_cosine(10, 100, 10, 2e-4, 1e-3, 1e-6) == pytest.approx(1e-3)
+    assert warmup_cosine(100, 100, 10, 2e-4, 1e-3, 1e-6) == pytest.approx(1e-6)
+    assert cosine(0, 100, 0.04, 0.4) == pytest.approx(0.04)
+    assert cosine(100, 100, 0.04, 0.4) == pytest.approx(0.4)
+    assert cosine(50, 100, 0.04, 0.4) == pytest.approx(0.22)
+
+
+def test_parameter_groups_exclude_bias_and_norms():
+    model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    decay, no_decay = parameter_groups(model, 0.05)
+    assert [p.shape for p in decay["params"]] == [(4, 3)]
+    assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0

@@ -1,0 +1,99 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from toy_domain import ToyConfig, ToyForPreTraining, ToyModel, ToySignals, toy_collator
+from transformers import AutoModel, AutoModelForPreTraining
+
+from jepa_core.training import NonFiniteLossError, TrainingArguments, latest_checkpoint, pretrain
+
+
+def _run(tmp_path, name, dataset=None, **overrides):
+    config = ToyConfig.from_preset("tiny")
+    torch.manual_seed(0)
+    model = ToyForPreTraining(config)
+    args = TrainingArguments.from_config(config, str(tmp_path / name), show_progress=False, **overrides)
+    metrics = pretrain(model, dataset if dataset is not None else ToySignals(), toy_collator(config), args)
+    return model, metrics
+
+
+def test_pretraining_lowers_loss_keeps_rank_and_reloads(tmp_path):
+    model, metrics = _run(tmp_path, "run", max_steps=60, rankme_every=20, save_every=30)
+    assert metrics["steps"] == 60
+    assert metrics["final_loss"] < 0.7 * metrics["initial_loss"]
+    assert metrics["final_rankme"] > 1.5
+    run = tmp_path / "run"
+    for name in ["config.json", "model.safetensors", "metrics.json", "training_curves.png", "pretraining/config.json"]:
+        assert (run / name).is_file(), name
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert [row["step"] for row in history] == list(range(1, 61))
+    assert history[-1]["momentum"] == pytest.approx(1.0 - (1.0 - model.config.ema_momentum_start) / 60)
+    encoder = AutoModel.from_pretrained(run)
+    assert isinstance(encoder, ToyModel)
+    x = ToySignals(4).signals
+    assert torch.equal(encoder(x).last_hidden_state, model.export_encoder()(x).last_hidden_state)
+
+
+def test_pretraining_checkpoint_loads_with_auto_model_for_pretraining(tmp_path):
+    model, _ = _run(tmp_path, "run", max_steps=4)
+    reloaded = AutoModelForPreTraining.from_pretrained(tmp_path / "run" / "pretraining")
+    state, expected = reloaded.state_dict(), model.state_dict()
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[k], expected[k]) for k in state)
+
+
+class CrashingSignals(ToySignals):
+    """Raises once it has served `crash_after` samples, like a killed process."""
+
+    crash_after = 10**9
+
+    def __getitem__(self, index):
+        self.crash_after -= 1
+        if self.crash_after < 0:
+            raise RuntimeError("simulated crash")
+        return super().__getitem__(index)
+
+
+def test_resume_is_exact(tmp_path):
+    uninterrupted, _ = _run(tmp_path, "full", max_steps=12, save_every=5)
+    crashing = CrashingSignals()
+    crashing.crash_after = 16 * 8 + 3  # dies inside step 9, after the step-5 checkpoint
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(tmp_path, "crash", dataset=crashing, max_steps=12, save_every=5)
+    assert latest_checkpoint(tmp_path / "crash" / "checkpoints").name == "step_00000005"
+    resumed, _ = _run(tmp_path, "crash", max_steps=12, save_every=5, resume=True)
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())["history"]
+    again = json.loads((tmp_path / "crash" / "metrics.json").read_text())["history"]
+    assert [r["loss"] for r in again] == [r["loss"] for r in full]
+    for key, value in uninterrupted.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_interrupted_checkpoint_write_is_ignored(tmp_path):
+    _run(tmp_path, "run", max_steps=4, save_every=2)
+    root = tmp_path / "run" / "checkpoints"
+    (root / ".tmp_step_00000006").mkdir()  # a write that never finished
+    assert latest_checkpoint(root).name == "step_00000004"
+    (root / "latest").unlink()
+    assert latest_checkpoint(root).name == "step_00000004"
+    weights = load_file(str(root / "step_00000004" / "model.safetensors"))
+    assert any(key.startswith("context_encoder.") for key in weights)
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
+    poisoned = ToySignals()
+    poisoned.signals[:] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="nan at step 0"):
+        _run(tmp_path, "nan", dataset=poisoned, max_steps=3)
+
+
+def test_bad_inputs_get_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        _run(tmp_path, "empty", dataset=ToySignals(0))
+    with pytest.raises(ValueError, match="does not fit"):
+        _run(tmp_path, "small", dataset=ToySignals(4))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        _run(tmp_path, "fresh", resume=True)
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*tiny"):
+        ToyConfig.from_preset("huge")
