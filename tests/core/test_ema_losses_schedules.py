@@ -1,10 +1,9 @@
 import pytest
 import torch
-from torch import nn
-
 from jepa_core.ema import ema_update, momentum_schedule
 from jepa_core.losses import jepa_loss, normalize_targets
 from jepa_core.training import cosine, parameter_groups, warmup_cosine
+from torch import nn
 
 
 def test_momentum_schedule_end_points():

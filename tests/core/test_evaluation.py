@@ -144,9 +144,7 @@ def test_extract_embeddings_matches_manual_pooling():
     assert torch.equal(y, torch.arange(12))
     assert enc.training  # mode restored
 
-    X2, y2 = extract_embeddings(
-        enc, ({"input_values": x, "other": 0} for x in xs), input_keys=["input_values"]
-    )
+    X2, y2 = extract_embeddings(enc, ({"input_values": x, "other": 0} for x in xs), input_keys=["input_values"])
     assert y2 is None and X2.shape == (12, 5)
 
 
@@ -185,9 +183,7 @@ def test_jepa_score_per_sample_closed_form():
 
 def test_jepa_score_eps_clamps_and_errors():
     x = torch.randn(3, 4)
-    scores = jepa_score(
-        lambda z: z[:, :2] * 0.0, x, eps=1e-6
-    )  # zero Jacobian: 2 singular values clamp to eps
+    scores = jepa_score(lambda z: z[:, :2] * 0.0, x, eps=1e-6)  # zero Jacobian: 2 singular values clamp to eps
     torch.testing.assert_close(scores, torch.full((3,), 2 * math.log(1e-6)))
     with pytest.raises(ValueError, match="pooled"):
         jepa_score(lambda z: z.sum(1), x)

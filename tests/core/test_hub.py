@@ -1,10 +1,8 @@
 import logging
-import shutil
 
-import huggingface_hub
 import pytest
 import torch
-from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from huggingface_hub import ModelCard
 from huggingface_hub.dataclasses import strict
 from jepa_core.hub import model_card, publish, write_model_card
 from torch import nn
@@ -37,49 +35,6 @@ class TinyModel(PreTrainedModel):
 
 AutoConfig.register("jepa_test_tiny", TinyConfig, exist_ok=True)
 AutoModel.register(TinyConfig, TinyModel, exist_ok=True)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """HF_HUB_OFFLINE=1; the constant is read at import, so patch it too: any real Hub request raises."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    assert huggingface_hub.is_offline_mode()
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    """Replace the HfApi write calls with copies into tmp_path/hub; record the token each call saw."""
-    root = tmp_path / "hub"
-    seen = {"tokens": [], "calls": []}
-
-    def create_repo(self, repo_id, **kw):
-        seen["tokens"].append(self.token)
-        seen["calls"].append(("create_repo", repo_id, kw))
-        (root / repo_id).mkdir(parents=True, exist_ok=True)
-        return RepoUrl(f"https://huggingface.co/{repo_id}")
-
-    def create_branch(self, repo_id, *, branch, **kw):
-        seen["calls"].append(("create_branch", repo_id, branch))
-
-    def upload_folder(self, *, repo_id, folder_path, path_in_repo=None, **kw):
-        seen["tokens"].append(self.token)
-        seen["calls"].append(("upload_folder", repo_id, kw))
-        shutil.copytree(folder_path, root / repo_id / (path_in_repo or ""), dirs_exist_ok=True)
-        return CommitInfo(
-            commit_url=f"https://huggingface.co/{repo_id}/commit/0",
-            commit_message=kw.get("commit_message") or "",
-            commit_description="",
-            oid="0" * 40,
-        )
-
-    for name, fn in [
-        ("create_repo", create_repo),
-        ("create_branch", create_branch),
-        ("upload_folder", upload_folder),
-    ]:
-        monkeypatch.setattr(HfApi, name, fn)
-    return root, seen
 
 
 @pytest.fixture
@@ -126,9 +81,7 @@ def test_model_card_metadata_and_body(saved_model):
 
 
 def test_model_card_minimal():
-    text = model_card(
-        TinyConfig(), library_name="jepa-core", domain="vision", paper_url=None, import_name="jepa_core"
-    )
+    text = model_card(TinyConfig(), library_name="jepa-core", domain="vision", paper_url=None, import_name="jepa_core")
     card = ModelCard(text)
     assert card.data.metrics is None and card.data.datasets is None
     assert "No evaluation results were recorded." in card.text and "Paper:" not in card.text

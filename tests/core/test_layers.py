@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from jepa_core.layers import (
     Attention,
     Block,

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from jepa_core.masks import BlockRule, MultiBlockMaskCollator, MultiBlockMaskSampler, apply_masks
 
 
@@ -16,7 +15,11 @@ def test_apply_masks_gathers_values():
 
 @pytest.mark.parametrize(
     "indices, error",
-    [(torch.tensor([[0, 5]]).expand(2, 2), IndexError), (torch.tensor([0, 1]), ValueError), (torch.zeros(2, 2), TypeError)],
+    [
+        (torch.tensor([[0, 5]]).expand(2, 2), IndexError),
+        (torch.tensor([0, 1]), ValueError),
+        (torch.zeros(2, 2), TypeError),
+    ],
 )
 def test_apply_masks_rejects_bad_indices(indices, error):
     with pytest.raises(error):

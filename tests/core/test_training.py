@@ -2,11 +2,10 @@ import json
 
 import pytest
 import torch
+from jepa_core.training import NonFiniteLossError, TrainingArguments, latest_checkpoint, pretrain
 from safetensors.torch import load_file
 from toy_domain import ToyConfig, ToyForPreTraining, ToyModel, ToySignals, toy_collator
 from transformers import AutoModel, AutoModelForPreTraining
-
-from jepa_core.training import NonFiniteLossError, TrainingArguments, latest_checkpoint, pretrain
 
 
 def _run(tmp_path, name, dataset=None, **overrides):

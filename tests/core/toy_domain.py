@@ -41,15 +41,11 @@ class ToyModel(JepaPreTrainedModel):
         super().__init__(config)
         self.patch_embed = PatchEmbed1d(config.num_channels, config.hidden_size, config.patch_size)
         num_patches = config.signal_length // config.patch_size
-        self.register_buffer(
-            "pos_embed", sincos_1d(torch.arange(num_patches), config.hidden_size), persistent=True
-        )
+        self.register_buffer("pos_embed", sincos_1d(torch.arange(num_patches), config.hidden_size), persistent=True)
         self.encoder = build_encoder(config, config.num_register_tokens)
         self.post_init()
 
-    def forward(
-        self, input_values: torch.Tensor, indices: torch.Tensor | None = None, **kwargs
-    ) -> BaseModelOutput:
+    def forward(self, input_values: torch.Tensor, indices: torch.Tensor | None = None, **kwargs) -> BaseModelOutput:
         tokens = self.patch_embed(input_values) + self.pos_embed
         return BaseModelOutput(last_hidden_state=self.encoder(tokens, indices))
 

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from toy_domain import ToySignals, toy_domain
+from transformers import AutoModel
+
+from jepa_core.cli import main
+from jepa_core.domain import register_domain
+
+
+@pytest.fixture(autouse=True)
+def toy():
+    register_domain(toy_domain())
+
+
+def test_list_shows_the_domain_and_presets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "toy" in out and "jepa-toy" in out and "tiny" in out
+
+
+def test_unknown_domain_names_the_package_to_install(capsys):
+    assert main(["pretrain", "ecg-jepa"]) == 2
+    assert "pip install jepa-ecg" in capsys.readouterr().err
+
+
+def test_pretrain_evaluate_score_push(tmp_path, capsys, fake_hub):
+    run = tmp_path / "run"
+    assert main(["pretrain", "toy", "--output-dir", str(run), "--max-steps", "6", "--batch-size", "8"]) == 0
+    card = (run / "README.md").read_text()
+    assert "library_name: jepa-toy" in card and "jepa" in card and "train_final_loss" in card
+    assert json.loads((run / "metrics.json").read_text())["train"]["steps"] == 6
+    capsys.readouterr()
+
+    assert main(["evaluate", str(run)]) == 0
+    accuracy = json.loads(capsys.readouterr().out)["probe_accuracy"]
+    assert 0.0 < accuracy <= 1.0
+
+    assert main(["score", str(run), "--num-samples", "3"]) == 0
+    scores = json.loads(capsys.readouterr().out)["jepa_score"]
+    assert len(scores) == 3 and all(np.isfinite(scores))
+
+    root, _ = fake_hub
+    assert main(["push", str(run), "--repo-id", "me/toy", "--token", "hf_secret"]) == 0
+    uploaded = sorted(p.relative_to(root / "me/toy").as_posix() for p in (root / "me/toy").rglob("*") if p.is_file())
+    assert "model.safetensors" in uploaded and "README.md" in uploaded
+    assert not any(p.startswith(("checkpoints/", "pretraining/")) for p in uploaded)
+    assert "hf_secret" not in capsys.readouterr().out
+    reloaded = AutoModel.from_pretrained(root / "me/toy")
+    local = AutoModel.from_pretrained(run)
+    x = ToySignals(2).signals
+    assert torch.equal(reloaded(x).last_hidden_state, local(x).last_hidden_state)
+
+
+def test_pretrain_on_user_data_and_bad_folders(tmp_path, capsys):
+    data = tmp_path / "signals.npy"
+    np.save(data, ToySignals(32).signals[:, 0].numpy())
+    run = tmp_path / "run"
+    args = ["pretrain", "toy", "--data", str(data), "--output-dir", str(run), "--max-steps", "2", "--batch-size", "8"]
+    assert main(args) == 0
+    np.save(data, np.zeros((4, 7)))
+    assert main([*args[:-4], "--max-steps", "2"]) == 2
+    assert "expected signals shaped" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    assert main(["evaluate", str(tmp_path / "other")]) == 2
+    assert "no installed JEPA domain handles model type 'bert'" in capsys.readouterr().err
+
+
+def test_demo_prints_a_comparison_table(tmp_path, capsys):
+    run = tmp_path / "demo"
+    assert main(["demo", "toy", "--output-dir", str(run), "--max-steps", "4", "--batch-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "reloaded as ToyModel through AutoModel" in out
+    assert "probe_accuracy" in out and "random init" in out
