@@ -96,3 +96,19 @@ def test_bad_inputs_get_clear_errors(tmp_path):
         _run(tmp_path, "fresh", resume=True)
     with pytest.raises(ValueError, match="unknown preset 'huge'.*tiny"):
         ToyConfig.from_preset("huge")
+
+
+def test_activation_checkpointing_and_accumulation_keep_the_numbers(tmp_path):
+    _, plain = _run(tmp_path, "plain", max_steps=3)
+    model, checkpointed = _run(tmp_path, "ckpt", max_steps=3, activation_checkpointing=True)
+    assert all(block.gradient_checkpointing for block in model.context_encoder.encoder.blocks)
+    assert checkpointed["final_loss"] == pytest.approx(plain["final_loss"], rel=1e-5)
+    _, accumulated = _run(tmp_path, "accum", max_steps=3, gradient_accumulation_steps=2)
+    history = json.loads((tmp_path / "accum" / "metrics.json").read_text())["history"]
+    assert [row["step"] for row in history] == [1, 2, 3]
+    assert accumulated["final_loss"] == pytest.approx(plain["final_loss"], rel=0.05)
+
+
+def test_bf16_mixed_precision_trains(tmp_path):
+    _, metrics = _run(tmp_path, "bf16", max_steps=30, mixed_precision="bf16")
+    assert metrics["final_loss"] < 0.8 * metrics["initial_loss"]
