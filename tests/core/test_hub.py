@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import BaseModelOutput
 
 TOKEN = "hf_dummySecretToken0123456789"
+REPO_ID = "org/tiny-jepa"
 
 
 @strict
@@ -54,7 +55,7 @@ def _card(config, **kw):
         domain="Time Series",
         paper_url="https://arxiv.org/abs/2301.08243",
         datasets=["org/tiny-data"],
-        repo_id="org/tiny-jepa",
+        repo_id=REPO_ID,
         training={"epochs": 3, "lr": 1e-3},
         **kw,
     )
@@ -74,7 +75,7 @@ def test_model_card_metadata_and_body(saved_model):
     body = card.text
     assert "[https://arxiv.org/abs/2301.08243](https://arxiv.org/abs/2301.08243)" in body
     assert "| linear_probe_accuracy | 0.9123 |" in body and "| rankme | 7.5 |" in body
-    assert "\nimport jepa_test  #" in body and 'AutoModel.from_pretrained("org/tiny-jepa")' in body
+    assert "\nimport jepa_test  #" in body and f'AutoModel.from_pretrained("{REPO_ID}")' in body
     assert "| mask_ratio | 0.6 |" in body and "| hidden_size | 8 |" in body
     assert "| epochs | 3 |" in body and "`jepa_test_tiny` (TinyModel)" in body
     assert "A tiny test model." in body and "id2label" not in body
@@ -94,17 +95,17 @@ def test_publish_roundtrip_without_token_leak(fake_hub, saved_model, caplog, cap
     write_model_card(folder, _card(model.config))
     caplog.set_level(logging.DEBUG)
 
-    url = publish(folder, "org/tiny-jepa", token=TOKEN, private=True, commit_message="first")
+    url = publish(folder, REPO_ID, token=TOKEN, private=True, commit_message="first")
 
     assert url == "https://huggingface.co/org/tiny-jepa"
     assert seen["tokens"] == [TOKEN, TOKEN]
     assert seen["calls"][0] == (
         "create_repo",
-        "org/tiny-jepa",
+        REPO_ID,
         {"private": True, "exist_ok": True, "repo_type": "model"},
     )
     assert seen["calls"][1][2]["commit_message"] == "first" and "token" not in seen["calls"][1][2]
-    uploaded = root / "org/tiny-jepa"
+    uploaded = root / REPO_ID
     assert {p.name for p in uploaded.iterdir()} == {"config.json", "model.safetensors", "README.md"}
     for path in uploaded.rglob("*"):
         assert TOKEN.encode() not in path.read_bytes()
@@ -123,8 +124,8 @@ def test_publish_revision_creates_branch(fake_hub, saved_model):
     root, seen = fake_hub
     model, folder = saved_model
     write_model_card(folder, _card(model.config))
-    publish(folder, "org/tiny-jepa", revision="v1")
-    assert ("create_branch", "org/tiny-jepa", "v1") in seen["calls"]
+    publish(folder, REPO_ID, revision="v1")
+    assert ("create_branch", REPO_ID, "v1") in seen["calls"]
     assert seen["calls"][-1][2]["revision"] == "v1"
 
 
