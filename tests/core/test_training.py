@@ -112,3 +112,12 @@ def test_activation_checkpointing_and_accumulation_keep_the_numbers(tmp_path):
 def test_bf16_mixed_precision_trains(tmp_path):
     _, metrics = _run(tmp_path, "bf16", max_steps=30, mixed_precision="bf16")
     assert metrics["final_loss"] < 0.8 * metrics["initial_loss"]
+
+
+def test_tensorboard_without_the_package_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real_find_spec(name))
+    with pytest.raises(ImportError, match=r"jepa-core\[tensorboard\]"):
+        _run(tmp_path, "tb", max_steps=1, tensorboard=True)

@@ -1,5 +1,6 @@
 """The JEPA pretraining loop on Accelerate: one CPU, one GPU, or many through `accelerate launch`."""
 
+import importlib.util
 import json
 import logging
 import math
@@ -109,6 +110,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     """
     if len(train_dataset) == 0:
         raise ValueError("the training data set is empty; point --data at a folder or data set with samples")
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ImportError("--tensorboard needs the tensorboard package: pip install 'jepa-core[tensorboard]'")
     output_dir = Path(args.output_dir)
     checkpoint_root = output_dir / "checkpoints"
     accelerator = Accelerator(
