@@ -30,6 +30,10 @@ from .schedules import cosine, warmup_cosine
 logger = logging.getLogger(__name__)
 
 
+# Keys that data sets carry for evaluation; pretraining never sees them.
+LABEL_KEYS = ("labels", "label")
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -200,7 +204,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 optimizer, lr, cosine(step, args.max_steps, args.weight_decay, args.final_weight_decay)
             )
             with accelerator.accumulate(model):
-                output = model(**batch)
+                output = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
                 if not torch.isfinite(output.loss):
                     last = latest_checkpoint(checkpoint_root)
                     raise NonFiniteLossError(

@@ -1,0 +1,92 @@
+"""Brain-JEPA configuration: ROI × time-patch tokens, brain gradient positioning, spatiotemporal masks, recipe."""
+
+from huggingface_hub.dataclasses import strict
+from jepa_core.modeling_utils import JepaConfig
+
+Range = tuple[float, float] | list[float]
+
+
+def _vit(width: int, depth: int, heads: int, pred_width: int, pred_depth: int, **extra) -> dict:
+    return dict(
+        hidden_size=width, num_hidden_layers=depth, num_attention_heads=heads, pred_hidden_size=pred_width,
+        pred_num_hidden_layers=pred_depth, **extra,
+    )  # fmt: skip
+
+
+@strict
+class BrainJepaConfig(JepaConfig):
+    """Every Brain-JEPA hyper-parameter (Dong et al., NeurIPS 2024); defaults are the paper's ViT-B recipe.
+
+    Input: `num_rois` ROI time series of `num_frames` frames, cut into patches of `patch_size` frames per ROI
+    (450 ROIs × 160 frames / 16 = 4500 tokens, ROI-major: token = roi · num_time_patches + time_patch).
+    Positions: half the width is a fixed time sin-cos, half a trainable linear map of the ROI's
+    `gradient_components` functional-connectivity gradients (diffusion map, α = `gradient_alpha`).
+    Masks (Table 6 of the paper): an observation block of `observation_roi_scale` ROIs × `observation_time_scale`
+    time patches; a Cross-ROI (α) target; Cross-Time (β) and Double-Cross (γ) targets on the time edges.
+    """
+
+    model_type = "jepa_brain"
+    presets = {
+        "tiny": _vit(
+            96, 3, 4, 48, 2, num_rois=31, num_frames=96, gradient_components=8, train_batch_size=32,
+            max_steps=150, learning_rate=1.5e-3, start_learning_rate=2e-4, warmup_ratio=0.1,
+            ema_momentum_start=0.99,
+        ),
+        "vit_small": _vit(384, 12, 6, 192, 6),
+        "vit_base": _vit(768, 12, 12, 384, 6),
+        "vit_large": _vit(1024, 24, 16, 384, 12),
+    }  # fmt: skip
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    pred_hidden_size: int = 384
+    pred_num_hidden_layers: int = 6
+    num_rois: int = 450
+    num_frames: int = 160
+    patch_size: int = 16
+    gradient_components: int = 30
+    gradient_alpha: float = 0.5
+    gradient_sparsity: float = 0.9
+    learning_rate: float = 1e-3
+    start_learning_rate: float = 5e-5
+    train_batch_size: int = 512
+    observation_roi_scale: Range = (0.84, 1.0)
+    observation_time_scale: Range = (0.84, 1.0)
+    cross_roi_roi_scale: Range = (0.45, 0.6)
+    cross_roi_time_scale: Range = (0.2, 0.6)
+    cross_time_roi_scale: Range = (0.15, 0.3)
+    cross_time_time_scale: Range = (0.0, 0.4)
+    cross_time_edge_ratio: float = 0.3
+    min_keep: int = 4
+    mask_equalize: str = "truncate"
+    classifier_dropout: float = 0.0
+
+    def __post_init__(self, **kwargs):
+        if self.num_frames % self.patch_size:
+            raise ValueError(
+                f"num_frames {self.num_frames} is not a multiple of patch_size {self.patch_size}; "
+                f"use e.g. num_frames={self.patch_size * max(1, self.num_frames // self.patch_size)}"
+            )
+        if self.hidden_size % 4 or self.pred_hidden_size % 4:
+            raise ValueError(
+                "hidden_size and pred_hidden_size must be multiples of 4 (half the width is a time sin-cos, "
+                f"half the gradient map), got {self.hidden_size} and {self.pred_hidden_size}"
+            )
+        if self.num_rois < 2 or self.gradient_components >= self.num_rois:
+            raise ValueError(
+                f"{self.num_rois} ROIs give at most {self.num_rois - 1} gradients, but gradient_components="
+                f"{self.gradient_components}; lower gradient_components"
+            )
+        if self.mask_equalize not in ("truncate", "random"):
+            raise ValueError(f"mask_equalize must be 'truncate' or 'random', got {self.mask_equalize!r}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_time_patches(self) -> int:
+        return self.num_frames // self.patch_size
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """Token grid (ROIs, time patches)."""
+        return self.num_rois, self.num_time_patches

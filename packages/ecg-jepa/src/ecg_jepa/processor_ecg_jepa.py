@@ -1,0 +1,199 @@
+"""Raw 12-lead ECG → normalised tensor, as ECG-JEPA's preprocessing, on neurokit2.
+
+Steps: check the input, reorder leads by name (case-insensitive), interpolate NaN linearly, FFT-resample to
+500 Hz, optionally high-pass at 0.5 Hz (4th-order Butterworth, zero-phase), standardise each lead with statistics
+fitted once and saved with the processor, clip to ±5.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .configuration_ecg_jepa import STANDARD_LEADS
+
+PROCESSOR_FILE = "processor_config.json"
+BAD_LEAD_POLICIES = ("raise", "zero")
+
+
+class EcgSignalError(ValueError):
+    """An ECG record the processor cannot turn into a trustworthy input; the message names the fix."""
+
+
+def interpolate_nan(lead: np.ndarray) -> np.ndarray:
+    """Fill NaN/inf samples of one lead linearly between finite neighbours (edges take the nearest value)."""
+    finite = np.isfinite(lead)
+    if finite.all():
+        return lead
+    positions = np.arange(len(lead))
+    return np.interp(positions, positions[finite], lead[finite])
+
+
+class EcgJepaProcessor:
+    """Turns (leads, samples) arrays at any sample rate into (leads, samples at 500 Hz) float32 tensors.
+
+    `lead_mean` / `lead_std` (one value per lead) come from `fit` on training records and are saved by
+    `save_pretrained`. `bad_lead_policy="raise"` rejects NaN-only or flat leads; `"zero"` repairs them by
+    setting the lead to 0 after normalisation (a documented repair for a disconnected electrode).
+    """
+
+    def __init__(
+        self,
+        sampling_rate: int = 500,
+        lead_names: Sequence[str] = STANDARD_LEADS,
+        highpass_hz: float | None = None,
+        filter_order: int = 4,
+        clip_value: float = 5.0,
+        min_samples: int = 25,
+        bad_lead_policy: str = "raise",
+        lead_mean: Sequence[float] | None = None,
+        lead_std: Sequence[float] | None = None,
+    ):
+        if bad_lead_policy not in BAD_LEAD_POLICIES:
+            raise ValueError(f"bad_lead_policy must be one of {BAD_LEAD_POLICIES}, got {bad_lead_policy!r}")
+        self.sampling_rate, self.lead_names = int(sampling_rate), list(lead_names)
+        self.highpass_hz, self.filter_order, self.clip_value = highpass_hz, filter_order, clip_value
+        self.min_samples, self.bad_lead_policy = min_samples, bad_lead_policy
+        self.lead_mean = None if lead_mean is None else [float(v) for v in lead_mean]
+        self.lead_std = None if lead_std is None else [float(v) for v in lead_std]
+        for name, stats in [("lead_mean", self.lead_mean), ("lead_std", self.lead_std)]:
+            if stats is not None and len(stats) != len(self.lead_names):
+                raise ValueError(f"{name} has {len(stats)} values for {len(self.lead_names)} leads")
+        if self.lead_std is not None and min(self.lead_std) <= 0:
+            raise ValueError("lead_std values must be positive")
+
+    @classmethod
+    def from_config(cls, config, **kwargs) -> "EcgJepaProcessor":
+        return cls(config.sampling_rate, config.lead_names, min_samples=config.patch_size, **kwargs)
+
+    # -- checks and lead order -------------------------------------------------------------------------------------
+    def _lead_order(self, lead_names: Sequence[str] | None, num_rows: int) -> list[int]:
+        expected = len(self.lead_names)
+        if lead_names is None:
+            if num_rows != expected:
+                raise EcgSignalError(
+                    f"the record has {num_rows} leads but the model needs {expected} ({', '.join(self.lead_names)});"
+                    " pass lead_names= so the processor can pick and reorder them"
+                )
+            return list(range(expected))
+        if len(lead_names) != num_rows:
+            raise EcgSignalError(f"{len(lead_names)} lead names given for a record with {num_rows} leads")
+        position = {name.lower(): i for i, name in enumerate(lead_names)}
+        unknown = [n for n in lead_names if n.lower() not in {m.lower() for m in self.lead_names}]
+        if unknown:
+            raise EcgSignalError(
+                f"unknown lead name(s) {unknown}; expected the standard leads {', '.join(self.lead_names)} "
+                "(case-insensitive). Rename them or drop those rows"
+            )
+        missing = [n for n in self.lead_names if n.lower() not in position]
+        if missing:
+            raise EcgSignalError(f"the record lacks lead(s) {missing}; the model needs all of {self.lead_names}")
+        return [position[name.lower()] for name in self.lead_names]
+
+    def _check(self, signal, sampling_rate) -> np.ndarray:
+        if sampling_rate is None:
+            raise EcgSignalError("the sample rate is missing; pass sampling_rate= (Hz) with every record")
+        if not np.isscalar(sampling_rate) or not float(sampling_rate) > 0:
+            raise EcgSignalError(f"sampling_rate must be a positive number of Hz, got {sampling_rate!r}")
+        signal = np.asarray(signal.detach().cpu() if isinstance(signal, torch.Tensor) else signal, dtype=np.float64)
+        if signal.ndim != 2:
+            raise EcgSignalError(f"expected a (leads, samples) array, got shape {signal.shape}")
+        if signal.shape[1] == len(self.lead_names) and signal.shape[0] != len(self.lead_names):
+            raise EcgSignalError(f"shape {signal.shape} looks like (samples, leads); pass the transpose (signal.T)")
+        return signal
+
+    def _bad_lead(self, lead: int, problem: str) -> None:
+        if self.bad_lead_policy == "raise":
+            raise EcgSignalError(
+                f"lead {self.lead_names[lead]} is {problem}; drop the record, or use bad_lead_policy='zero' to "
+                "zero that lead"
+            )
+
+    # -- the pipeline ----------------------------------------------------------------------------------------------
+    def prepare(
+        self, signal, sampling_rate: float | None, lead_names: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, list[int]]:
+        """Checked, reordered, NaN-free, resampled (and filtered) signal before normalisation, plus bad lead rows."""
+        import neurokit2 as nk
+
+        signal = self._check(signal, sampling_rate)
+        signal = signal[self._lead_order(lead_names, signal.shape[0])]
+        target_length = int(round(signal.shape[1] * self.sampling_rate / float(sampling_rate)))
+        if target_length < self.min_samples:
+            raise EcgSignalError(
+                f"the record has {signal.shape[1]} samples at {sampling_rate} Hz = {target_length} at "
+                f"{self.sampling_rate} Hz, shorter than one {self.min_samples}-sample patch; it is too short to encode"
+            )
+        bad, leads = [], []
+        for row, lead in enumerate(signal):
+            if not np.isfinite(lead).any():
+                self._bad_lead(row, "all NaN")
+                bad.append(row)
+                leads.append(np.zeros(target_length))
+                continue
+            lead = interpolate_nan(lead)
+            if target_length != len(lead):
+                lead = nk.signal_resample(
+                    lead, sampling_rate=float(sampling_rate), desired_sampling_rate=self.sampling_rate, method="FFT"
+                )[:target_length]
+            if self.highpass_hz:
+                lead = nk.signal_filter(
+                    lead, sampling_rate=self.sampling_rate, lowcut=self.highpass_hz, method="butterworth",
+                    order=self.filter_order,
+                )  # fmt: skip
+            if np.ptp(lead) == 0:
+                self._bad_lead(row, "a flat line (constant)")
+                bad.append(row)
+            leads.append(np.asarray(lead, dtype=np.float64))
+        return np.stack(leads), bad
+
+    def fit(
+        self, signals: Sequence, sampling_rate: float | None, lead_names: Sequence[str] | None = None
+    ) -> "EcgJepaProcessor":
+        """Set per-lead mean and std from training records (all sharing `sampling_rate` and `lead_names`)."""
+        prepared = [self.prepare(s, sampling_rate, lead_names)[0] for s in signals]
+        if not prepared:
+            raise ValueError("fit needs at least one record")
+        stacked = np.concatenate(prepared, axis=1)
+        std = stacked.std(axis=1)
+        if (std == 0).any():
+            flat = [self.lead_names[i] for i in np.flatnonzero(std == 0)]
+            raise EcgSignalError(f"lead(s) {flat} are constant over all training records; cannot standardise them")
+        self.lead_mean, self.lead_std = stacked.mean(axis=1).tolist(), std.tolist()
+        return self
+
+    def normalize(self, prepared: np.ndarray, bad_leads: Sequence[int] = ()) -> torch.Tensor:
+        if self.lead_mean is None or self.lead_std is None:
+            raise RuntimeError("the processor has no lead statistics; call fit(train_records, ...) or load a saved one")
+        mean, std = np.asarray(self.lead_mean)[:, None], np.asarray(self.lead_std)[:, None]
+        normalised = np.clip((prepared - mean) / std, -self.clip_value, self.clip_value)
+        normalised[list(bad_leads)] = 0.0
+        return torch.from_numpy(normalised.astype(np.float32))
+
+    def __call__(self, signal, sampling_rate: float | None, lead_names: Sequence[str] | None = None) -> torch.Tensor:
+        """One record (leads, samples) at `sampling_rate` Hz → float32 tensor (num_leads, samples at 500 Hz)."""
+        return self.normalize(*self.prepare(signal, sampling_rate, lead_names))
+
+    # -- persistence -----------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        keys = ("sampling_rate", "lead_names", "highpass_hz", "filter_order", "clip_value", "min_samples",
+                "bad_lead_policy", "lead_mean", "lead_std")  # fmt: skip
+        return {"processor_class": type(self).__name__, **{k: getattr(self, k) for k in keys}}
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        path = Path(folder) / PROCESSOR_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "EcgJepaProcessor":
+        path = Path(folder) / PROCESSOR_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} has no {PROCESSOR_FILE}; save one with processor.save_pretrained()")
+        values = json.loads(path.read_text())
+        if values.pop("processor_class", cls.__name__) != cls.__name__:
+            raise ValueError(f"{path} was not written by {cls.__name__}")
+        return cls(**values)

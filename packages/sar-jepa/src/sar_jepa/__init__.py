@@ -1,0 +1,20 @@
+"""SAR-JEPA on jepa-core: `SarJepaConfig`, `SarJepaModel` (the encoder), `SarJepaForPreTraining`, `SarJepaProcessor`."""
+
+from jepa_core.modeling_utils import register_auto_classes
+
+from .configuration_sar_jepa import SarJepaConfig
+from .masking_sar_jepa import SarJepaMaskCollator
+from .modeling_sar_jepa import SarJepaForPreTraining, SarJepaModel
+from .processor_sar_jepa import SarJepaProcessor, gradient_by_ratio, multiscale_gradient_targets
+
+register_auto_classes(SarJepaConfig, SarJepaModel, SarJepaForPreTraining)
+
+__all__ = [
+    "SarJepaConfig",
+    "SarJepaForPreTraining",
+    "SarJepaMaskCollator",
+    "SarJepaModel",
+    "SarJepaProcessor",
+    "gradient_by_ratio",
+    "multiscale_gradient_targets",
+]

@@ -1,0 +1,35 @@
+"""`stem-jepa-rank`: rank candidate stem files by how well they fit a mix, with a saved Stem-JEPA model."""
+
+import argparse
+import sys
+
+import numpy as np
+
+from .data import read_mono
+from .modeling_stem_jepa import StemJepaModel
+from .retrieval import rank_stems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stem-jepa-rank", description=__doc__)
+    parser.add_argument("model", help="a folder written by `jepa pretrain stem-jepa` or save_pretrained")
+    parser.add_argument("mix", help="audio file of the mix the stem should fit")
+    parser.add_argument("candidates", nargs="+", help="audio files of candidate stems")
+    parser.add_argument("--instrument", required=True, help="instrument class of the wanted stem, e.g. bass")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        model = StemJepaModel.from_pretrained(args.model).eval()
+        mix = read_mono(args.mix, model.config)
+        candidates = [read_mono(path, model.config) for path in args.candidates]
+        scores, order = rank_stems(model, mix, candidates, args.instrument)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"stem-jepa-rank: error: {error}", file=sys.stderr)
+        return 2
+    width = max(len(path) for path in args.candidates)
+    for place, index in enumerate(order.tolist(), start=1):
+        print(f"{place:>3}. {args.candidates[index]:<{width}}  score {scores[index].item():+.4f}")
+    return 0 if np.isfinite(scores.numpy()).all() else 1

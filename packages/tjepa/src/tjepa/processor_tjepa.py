@@ -1,0 +1,356 @@
+"""Table → tensors with state fitted on the training rows, saved next to the model as `processor_config.json`.
+
+Policies (each a clear error or a documented behaviour):
+- numerical columns: `scaling="quantile"` (to a standard normal through the training quantiles, as
+  scikit-learn's `QuantileTransformer(output_distribution="normal")`) or `"standard"` (training mean/std);
+- categorical columns: vocabulary of the training values; code 0 is the unknown bucket, which takes unseen
+  values (`unknown_categories="bucket"`) unless `unknown_categories="error"`;
+- missing values (NaN/None): `missing_values="error"` raises; `"impute"` uses the training median (numerical)
+  or the unknown bucket (categorical); ±inf in a numerical column always raises;
+- text in a numerical column raises (at fit when a text column looks numerical, at transform always);
+- constant columns (≤ 1 distinct value in training) are dropped at fit and reported;
+- at transform a missing column raises; extra columns are ignored with a warning; an empty table raises.
+"""
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.special import ndtri
+
+PROCESSOR_FILE = "processor_config.json"
+TARGET_NAMES = ("target", "label", "labels", "class", "y")
+QUANTILE_BOUND = 1e-7
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+
+
+def read_table(source: Any) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a CSV / Parquet file, a `datasets.Dataset` or a `save_to_disk` folder."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    if hasattr(source, "to_pandas") and hasattr(source, "column_names"):
+        frame = source.to_pandas()  # a pandas index saved by Dataset.from_pandas is not a feature
+        return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__index_level_")])
+    if isinstance(source, dict) and all(hasattr(v, "to_pandas") for v in source.values()):
+        raise ValueError(f"got a DatasetDict with splits {list(source)}; pass one split, e.g. data['train']")
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"no table at {path}; pass a .csv, .parquet or a datasets save_to_disk folder")
+        if path.is_dir():
+            import datasets
+
+            return read_table(datasets.load_from_disk(str(path)))
+        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        raise ValueError(f"unsupported table format {path.suffix!r} for {path}; use .csv, .tsv or .parquet")
+    raise TypeError(f"cannot read a table from {type(source).__name__}; pass a DataFrame, a path or a Dataset")
+
+
+def _text_values(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(numbers, non-missing entries that are not numbers)."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    return numbers, column[numbers.isna() & column.notna()]
+
+
+def _is_numeric_dtype(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def quantile_to_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Map values through the training quantiles to uniform ranks, then to a standard normal."""
+    references = np.linspace(0, 1, len(quantiles))
+    forward = np.interp(values, quantiles, references)
+    backward = -np.interp(-values, -quantiles[::-1], -references[::-1])
+    ranks = 0.5 * (forward + backward)
+    return np.clip(
+        ndtri(np.clip(ranks, QUANTILE_BOUND, 1 - QUANTILE_BOUND)), ndtri(QUANTILE_BOUND), ndtri(1 - QUANTILE_BOUND)
+    )
+
+
+class TabularJepaProcessor:
+    """Fitted preprocessing of a table for T-JEPA.
+
+    Declare the schema (`numerical_columns`, `categorical_columns`, `target_column`) or let `fit` infer it:
+    numeric dtypes are numerical, text/bool/category dtypes categorical, and the target is the column named
+    in `target_column` or one of `target`, `label`, `labels`, `class`, `y`. `fit` prints a summary.
+    `transform` returns `numerical_features` (N, Dn) float32, `categorical_features` (N, Dc) int64 and, when
+    the target column is present, `labels` (class codes, or float values for regression).
+    """
+
+    def __init__(
+        self,
+        numerical_columns: list[str] | None = None,
+        categorical_columns: list[str] | None = None,
+        target_column: str | None = None,
+        scaling: str = "quantile",
+        missing_values: str = "error",
+        unknown_categories: str = "bucket",
+        n_quantiles: int = 1000,
+        task: str | None = None,
+        verbose: bool = True,
+    ):
+        for name, value, allowed in (
+            ("scaling", scaling, ("quantile", "standard")),
+            ("missing_values", missing_values, ("error", "impute")),
+            ("unknown_categories", unknown_categories, ("bucket", "error")),
+            ("task", task, (None, "classification", "regression")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        self.numerical_columns = list(numerical_columns) if numerical_columns is not None else None
+        self.categorical_columns = list(categorical_columns) if categorical_columns is not None else None
+        self.target_column, self.task = target_column, task
+        self.scaling, self.missing_values, self.unknown_categories = scaling, missing_values, unknown_categories
+        self.n_quantiles, self.verbose = n_quantiles, verbose
+        self.numerical_stats: dict[str, dict] = {}
+        self.categories: dict[str, list[str]] = {}
+        self.classes: list | None = None
+        self.dropped_columns: list[str] = []
+        self.fitted = False
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, data: Any) -> "TabularJepaProcessor":
+        frame = read_table(data)
+        if frame.empty:
+            raise ValueError("cannot fit the processor on an empty table (no rows or no columns)")
+        self._infer_schema(frame)
+        self.dropped_columns = [
+            c for c in self.numerical_columns + self.categorical_columns if frame[c].nunique(dropna=True) <= 1
+        ]
+        self.numerical_columns = [c for c in self.numerical_columns if c not in self.dropped_columns]
+        self.categorical_columns = [c for c in self.categorical_columns if c not in self.dropped_columns]
+        if not self.numerical_columns + self.categorical_columns:
+            raise ValueError("no informative feature column is left (all are constant or the target)")
+        self.numerical_stats = {c: self._fit_numerical(frame[c], c) for c in self.numerical_columns}
+        self.categories = {c: self._fit_categorical(frame[c], c) for c in self.categorical_columns}
+        if self.target_column is not None:
+            self._fit_target(frame[self.target_column])
+        self.fitted = True
+        if self.verbose:
+            print(self.summary())
+        return self
+
+    def _infer_schema(self, frame: pd.DataFrame) -> None:
+        columns = list(frame.columns)
+        if self.target_column is None:
+            self.target_column = next((c for c in columns if str(c).lower() in TARGET_NAMES), None)
+        elif self.target_column not in columns:
+            raise ValueError(f"target column {self.target_column!r} is not in the table (columns: {columns})")
+        declared = (self.numerical_columns or []) + (self.categorical_columns or [])
+        missing = [c for c in declared if c not in columns]
+        if missing:
+            raise ValueError(f"declared columns {missing} are not in the table (columns: {columns})")
+        free = [c for c in columns if c != self.target_column and c not in declared]
+        if self.numerical_columns is None:
+            self.numerical_columns = [c for c in free if _is_numeric_dtype(frame[c])]
+            for c in free:
+                numbers, text = _text_values(frame[c])
+                if not _is_numeric_dtype(frame[c]) and numbers.notna().mean() >= 0.9 and len(text):
+                    raise ValueError(
+                        f"column {c!r} looks numerical but has text values {sorted(set(map(str, text)))[:5]} in "
+                        f"{len(text)} rows; clean them, or declare the column in categorical_columns"
+                    )
+        if self.categorical_columns is None:
+            self.categorical_columns = [c for c in free if c not in self.numerical_columns]
+        ignored = [c for c in free if c not in self.numerical_columns + self.categorical_columns]
+        if ignored:
+            warnings.warn(f"ignoring columns outside the declared schema: {ignored}", stacklevel=3)
+        self.numerical_columns = [c for c in self.numerical_columns if c != self.target_column]
+        self.categorical_columns = [c for c in self.categorical_columns if c != self.target_column]
+
+    def _numbers(self, column: pd.Series, name: str) -> np.ndarray:
+        numbers, text = _text_values(column)
+        if len(text):
+            raise ValueError(
+                f"numerical column {name!r} has text values {sorted(set(map(str, text)))[:5]} in {len(text)} rows; "
+                "clean them or refit the processor declaring the column categorical"
+            )
+        values = numbers.to_numpy(dtype=np.float64)
+        if np.isinf(values).any():
+            raise ValueError(f"numerical column {name!r} has infinite values; replace them with finite numbers")
+        return values
+
+    def _missing_error(self, name: str, count: int) -> ValueError:
+        return ValueError(
+            f"column {name!r} has {count} missing values (NaN/None); fill them, or build the processor with "
+            "missing_values='impute' (numerical: training median; categorical: the unknown bucket)"
+        )
+
+    def _fit_numerical(self, column: pd.Series, name: str) -> dict:
+        values = self._numbers(column, name)
+        present = values[~np.isnan(values)]
+        if len(present) < len(values) and self.missing_values == "error":
+            raise self._missing_error(name, len(values) - len(present))
+        stats = {"median": float(np.median(present)), "mean": float(present.mean()), "std": float(present.std())}
+        if self.scaling == "quantile":
+            references = np.linspace(0, 1, min(self.n_quantiles, len(present)))
+            stats["quantiles"] = np.quantile(present, references).tolist()
+        return stats
+
+    def _fit_categorical(self, column: pd.Series, name: str) -> list[str]:
+        if column.isna().any() and self.missing_values == "error":
+            raise self._missing_error(name, int(column.isna().sum()))
+        return sorted(set(column.dropna().astype(str)))
+
+    def _fit_target(self, column: pd.Series) -> None:
+        if column.isna().any():
+            raise ValueError(f"target column {self.target_column!r} has {int(column.isna().sum())} missing values")
+        if self.task is None:
+            few_integers = pd.api.types.is_integer_dtype(column) and column.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
+            self.task = "regression" if _is_numeric_dtype(column) and not few_integers else "classification"
+        if self.task == "classification":
+            self.classes = sorted(column.unique().tolist(), key=str)
+            if len(self.classes) < 2:
+                raise ValueError(f"target column {self.target_column!r} has a single class {self.classes}")
+
+    # ---------------------------------------------------------------- transform
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise RuntimeError("the processor is not fitted; call fit(train_table) or load it with from_pretrained")
+
+    def transform(self, data: Any) -> dict[str, torch.Tensor]:
+        """Rows → {"numerical_features", "categorical_features"[, "labels"]} with the fitted state."""
+        self._require_fitted()
+        frame = read_table(data)
+        if frame.empty:
+            raise ValueError("the table is empty: there are no rows to preprocess")
+        needed = self.numerical_columns + self.categorical_columns
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the table lacks the columns {missing} that the processor was fitted with")
+        known = set(needed) | set(self.dropped_columns) | {self.target_column}
+        extra = [c for c in frame.columns if c not in known]
+        if extra:
+            warnings.warn(f"ignoring columns the processor was not fitted with: {extra}", stacklevel=2)
+        out = {
+            "numerical_features": torch.from_numpy(
+                np.stack([self._scale(frame[c], c) for c in self.numerical_columns], axis=1)
+                if self.numerical_columns
+                else np.zeros((len(frame), 0))
+            ).float(),
+            "categorical_features": torch.from_numpy(
+                np.stack([self._encode(frame[c], c) for c in self.categorical_columns], axis=1)
+                if self.categorical_columns
+                else np.zeros((len(frame), 0), dtype=np.int64)
+            ).long(),
+        }
+        if self.target_column in frame.columns:
+            out["labels"] = self._encode_target(frame[self.target_column])
+        return out
+
+    __call__ = transform
+
+    def _scale(self, column: pd.Series, name: str) -> np.ndarray:
+        values, stats = self._numbers(column, name), self.numerical_stats[name]
+        holes = np.isnan(values)
+        if holes.any():
+            if self.missing_values == "error":
+                raise self._missing_error(name, int(holes.sum()))
+            values = np.where(holes, stats["median"], values)
+        if self.scaling == "quantile":
+            return quantile_to_normal(values, np.asarray(stats["quantiles"]))
+        return (values - stats["mean"]) / stats["std"]
+
+    def _encode(self, column: pd.Series, name: str) -> np.ndarray:
+        vocabulary = {value: code for code, value in enumerate(self.categories[name], start=1)}
+        holes = column.isna().to_numpy()
+        if holes.any() and self.missing_values == "error":
+            raise self._missing_error(name, int(holes.sum()))
+        codes = column.astype(str).map(vocabulary).to_numpy()
+        unseen = np.isnan(codes.astype(np.float64)) & ~holes
+        if unseen.any() and self.unknown_categories == "error":
+            values = sorted(set(column[unseen].astype(str)))[:5]
+            raise ValueError(
+                f"column {name!r} has categories {values} not seen in training; map them to known values, or build "
+                "the processor with unknown_categories='bucket' to send them to the unknown bucket"
+            )
+        return np.nan_to_num(codes.astype(np.float64), nan=0).astype(np.int64)
+
+    def _encode_target(self, column: pd.Series) -> torch.Tensor:
+        if column.isna().any():
+            raise ValueError(f"target column {self.target_column!r} has {int(column.isna().sum())} missing values")
+        if self.task == "regression":
+            return torch.tensor(pd.to_numeric(column).to_numpy(dtype=np.float32))
+        lookup = {str(c): i for i, c in enumerate(self.classes)}
+        codes = column.astype(str).map(lookup)
+        if codes.isna().any():
+            unseen = sorted(set(column[codes.isna()].astype(str)))[:5]
+            raise ValueError(f"target column {self.target_column!r} has classes {unseen} not seen in training")
+        return torch.tensor(codes.to_numpy(dtype=np.int64))
+
+    # ---------------------------------------------------------------- model schema, summary, save / load
+    def config_overrides(self) -> dict:
+        """The config fields that describe this table: pass them to `TabularJepaConfig`."""
+        self._require_fitted()
+        return {
+            "num_numerical_features": len(self.numerical_columns),
+            "categorical_cardinalities": [len(self.categories[c]) + 1 for c in self.categorical_columns],
+        }
+
+    def check_config(self, config) -> None:
+        """Raise when a model config was built for another table schema than this processor's."""
+        expected = self.config_overrides()
+        found = {k: getattr(config, k) for k in expected}
+        if found != expected:
+            raise ValueError(
+                f"the model expects {found} but the table gives {expected}; build the config with "
+                "TabularJepaConfig(**processor.config_overrides(), ...) for this table"
+            )
+
+    def summary(self) -> str:
+        self._require_fitted()
+        lines = [f"TabularJepaProcessor: {len(self.numerical_columns)} numerical ({self.scaling} scaling), "
+                 f"{len(self.categorical_columns)} categorical, missing values: {self.missing_values}, "
+                 f"unknown categories: {self.unknown_categories}"]  # fmt: skip
+        if self.categorical_columns:
+            sizes = ", ".join(f"{c} ({len(self.categories[c])})" for c in self.categorical_columns)
+            lines.append(f"  categorical: {sizes}")
+        if self.dropped_columns:
+            lines.append(f"  dropped constant columns: {self.dropped_columns}")
+        target = "none" if self.target_column is None else f"{self.target_column!r} ({self.task}"
+        if self.classes is not None:
+            target += f", {len(self.classes)} classes"
+        lines.append(f"  target: {target}{')' if self.target_column is not None else ''}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        self._require_fitted()
+        keys = ("numerical_columns", "categorical_columns", "target_column", "task", "scaling", "missing_values",
+                "unknown_categories", "n_quantiles", "numerical_stats", "categories", "classes",
+                "dropped_columns")  # fmt: skip
+        return {"processor_class": type(self).__name__, **{k: getattr(self, k) for k in keys}}
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write `processor_config.json` into `folder` (next to the model's config.json)."""
+        path = Path(folder) / PROCESSOR_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_scalar))
+        return path
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, verbose: bool = False) -> "TabularJepaProcessor":
+        path = Path(folder) / PROCESSOR_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no {PROCESSOR_FILE} in {folder}; save the fitted processor with processor.save_pretrained(folder)"
+            )
+        state = json.loads(path.read_text())
+        if state.pop("processor_class", None) != cls.__name__:
+            raise ValueError(f"{path} was not written by {cls.__name__}")
+        fitted = {k: state.pop(k) for k in ("numerical_stats", "categories", "classes", "dropped_columns")}
+        processor = cls(**state, verbose=verbose)
+        processor.__dict__.update(fitted, fitted=True)
+        return processor
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in {PROCESSOR_FILE}")

@@ -1,0 +1,217 @@
+"""Evaluation of a frozen TS-JEPA: plant-class probe, semantic actor (command NMAE over the prediction horizon) and
+closed-loop control of parallel cart-poles over the capacity-limited uplink, against raw-observation baselines."""
+
+import numpy as np
+import torch
+from jepa_core.evaluation import linear_probe
+
+from .cartpole import CartPoleParams, LqrExpert, initial_states, step
+from .channel import Uplink, payload_bits, quantize
+from .configuration_tsjepa import TimeSeriesJepaConfig
+from .data import TrajectoryDataset, default_dataset, default_normalizer, load_dataset
+from .modeling_tsjepa import SemanticActor, TimeSeriesJepaModel, gather_commands, gather_windows
+from .processor_tsjepa import Normalizer
+
+POLICIES = ("tsjepa", "tsjepa_hold", "raw_window", "raw_reading", "expert")
+
+
+def sample_anchors(dataset: TrajectoryDataset, config: TimeSeriesJepaConfig, per_trajectory: int, seed: int):
+    """(trajectory ids, anchor steps) with room for a window before and the horizon after each anchor."""
+    length = dataset.tensors["series"].shape[2]
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.arange(dataset.num_trajectories).repeat_interleave(per_trajectory)
+    anchors = torch.randint(config.window_size - 1, length - config.prediction_horizon, (len(ids),), generator=generator)
+    return ids, anchors
+
+
+@torch.no_grad()
+def window_views(model: TimeSeriesJepaModel, dataset: TrajectoryDataset, per_trajectory: int, seed: int) -> dict:
+    """Embeddings, raw windows, horizon commands and expert commands at sampled anchors."""
+    config = model.config
+    ids, anchors = sample_anchors(dataset, config, per_trajectory, seed)
+    series = dataset.tensors["series"][ids]
+    context = anchors[:, None] - config.window_size + 1 + torch.arange(config.window_size)
+    horizon = anchors[:, None] + torch.arange(config.prediction_horizon)
+    windows = gather_windows(series, context)
+    expert = dataset.tensors.get("expert_commands", dataset.tensors["commands"])[ids]
+    model.eval()
+    embeddings = torch.cat([model.encoder(chunk) for chunk in windows.split(1024)])
+    return {
+        "embeddings": embeddings,
+        "windows": windows.flatten(1),
+        "readings": windows[:, :, -1],
+        "commands": gather_commands(dataset.tensors["commands"][ids], horizon),
+        "expert_now": gather_commands(expert, anchors[:, None])[:, 0],
+        "expert_future": gather_commands(expert, horizon + 1),
+        "labels": dataset.tensors["labels"][ids] if "labels" in dataset.tensors else None,
+    }
+
+
+def actor_inputs(latents: torch.Tensor, config: TimeSeriesJepaConfig) -> torch.Tensor:
+    """Latents as the semantic actor sees them: unit-normalised when `actor_unit_latents` (the cosine loss fixes
+    predicted latents only up to their norm)."""
+    return torch.nn.functional.normalize(latents, dim=-1) if config.actor_unit_latents else latents
+
+
+def train_actor(inputs: torch.Tensor, targets: torch.Tensor, config: TimeSeriesJepaConfig, seed: int = 0) -> SemanticActor:
+    """Fit a semantic actor (MSE, AdamW) on frozen inputs (N, F) → standardised commands (N, K)."""
+    torch.manual_seed(seed)
+    actor = SemanticActor(config, input_size=inputs.shape[1])
+    mean, std = inputs.mean(0), inputs.std(0).clamp_min(1e-8)
+    actor.input_mean.copy_(mean)
+    actor.input_std.copy_(std)
+    optimizer = torch.optim.AdamW(actor.parameters(), lr=config.actor_learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = max(1, len(inputs) // config.actor_batch_size)
+    total = config.actor_epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    actor.train()
+    for _ in range(config.actor_epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for batch in order[: steps_per_epoch * config.actor_batch_size].split(config.actor_batch_size):
+            loss = torch.nn.functional.mse_loss(actor(inputs[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return actor.eval()
+
+
+def nmae(predicted: np.ndarray, expert: np.ndarray) -> float:
+    """Normalised mean absolute error Σ|û − u*| / Σ|u*| (physical units)."""
+    return float(np.abs(predicted - expert).sum() / max(np.abs(expert).sum(), 1e-12))
+
+
+@torch.no_grad()
+def command_errors(model, actor, views: dict, normalizer: Normalizer) -> dict[str, float]:
+    """NMAE of the actor on received embeddings (step 0) and on the predictor's roll-out over the horizon."""
+    config = model.config
+    now = actor(actor_inputs(views["embeddings"], config)).numpy()
+    rolled = actor_inputs(model.rollout(views["embeddings"], views["commands"]), config)
+    future = actor(rolled.flatten(0, 1)).unflatten(0, rolled.shape[:2]).numpy()
+    physical = normalizer.physical_commands
+    per_step = [nmae(physical(future[:, j]), physical(views["expert_future"][:, j].numpy())) for j in range(future.shape[1])]
+    return {
+        "command_nmae_received": nmae(physical(now), physical(views["expert_now"].numpy())),
+        "command_nmae_horizon": float(np.mean(per_step)),
+        "command_nmae_last_step": per_step[-1],
+    }
+
+
+def default_capacity(config: TimeSeriesJepaConfig) -> int:
+    """Room for a quarter of the devices' embeddings per step (at least one)."""
+    return payload_bits(config.hidden_size, config.embedding_bits) * max(1, config.num_devices // 4)
+
+
+@torch.no_grad()
+def control_loop(
+    policy: str,
+    model: TimeSeriesJepaModel | None,
+    actor: SemanticActor | None,
+    normalizer: Normalizer,
+    config: TimeSeriesJepaConfig,
+    capacity_bits: int,
+    num_devices: int,
+    packet_loss: float,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Run `num_devices` cart-poles for `control_steps` steps with commands computed at the remote by `policy`.
+
+    The first `window_size` steps are driven by the expert (the device fills its window). Then each step the
+    uplink delivers some devices' packets: TS-JEPA sends the quantised embedding of the current window, and for
+    the others the remote rolls the last latent forward with the last command ("tsjepa_hold" holds the last
+    command instead); "raw_window" / "raw_reading" send the quantised window / latest reading and hold the last
+    command otherwise; "expert" is the LQR on the true state with a perfect link. Downlink commands are not lost.
+    Returns the share of device-steps within the paper's tolerance, the share still upright and bits per step.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    params = CartPoleParams()
+    rng = np.random.default_rng(seed)
+    half_lengths = np.asarray(config.pole_half_lengths)[np.arange(num_devices) % len(config.pole_half_lengths)]
+    expert = LqrExpert(half_lengths, params)
+    state = initial_states(num_devices, rng)
+    sensor_noise = np.array([0.005, 0.02, 0.002, 0.02])
+    values = {"tsjepa": config.hidden_size, "tsjepa_hold": config.hidden_size}.get(
+        policy, config.num_channels * (config.window_size if policy == "raw_window" else 1)
+    )
+    bits = config.embedding_bits if policy.startswith("tsjepa") else config.raw_bits
+    uplink = Uplink(capacity_bits, payload_bits(values, bits), num_devices, packet_loss, seed) if policy != "expert" else None
+    window = np.zeros((num_devices, config.num_channels, config.window_size), dtype=np.float32)
+    latent, command = None, np.zeros(num_devices)
+    within, upright, bits_sent = [], [], []
+    for t in range(config.control_steps):
+        reading = state + sensor_noise * rng.standard_normal(state.shape)
+        window = np.concatenate([window[:, :, 1:], normalizer.series(reading[:, :, None])], axis=2)
+        if t < config.window_size or policy == "expert":
+            command = expert(state)
+        else:
+            delivered, sent = uplink.step()
+            bits_sent.append(sent)
+            normalized_command = torch.from_numpy(normalizer.commands(command[:, None, None])[:, :, 0]).float()
+            if policy.startswith("tsjepa"):
+                fresh = torch.from_numpy(quantize(model.encoder(torch.from_numpy(window)).numpy(), bits))
+                if latent is None:
+                    latent = fresh.clone()
+                elif policy == "tsjepa":
+                    latent = model.predictor(latent, normalized_command)
+                latent[delivered] = fresh[delivered]
+                proposal = actor(actor_inputs(latent, config)).numpy()
+            else:
+                observed = window.reshape(num_devices, -1) if policy == "raw_window" else window[:, :, -1]
+                proposal = actor(torch.from_numpy(quantize(observed, bits))).numpy()
+            proposal = normalizer.physical_commands(proposal)[:, 0]
+            update = delivered if policy != "tsjepa" else np.ones(num_devices, dtype=bool)
+            command = np.where(update, proposal, command)
+            command = np.clip(command, -params.max_force, params.max_force)
+        state = step(state, command, half_lengths, params)
+        if t >= config.window_size:
+            within.append((np.abs(state[:, 0]) <= config.position_tolerance) & (np.abs(state[:, 2]) <= config.angle_tolerance))
+            upright.append(np.abs(state[:, 2]) <= 0.21)
+    return {
+        "within_tolerance": float(np.mean(within)),
+        "upright": float(np.mean(np.all(upright, axis=0))),
+        "bits_per_step": float(np.mean(bits_sent)) if bits_sent else 0.0,
+    }
+
+
+def fit_actors(model: TimeSeriesJepaModel, train: TrajectoryDataset, config: TimeSeriesJepaConfig) -> dict:
+    """Semantic actor on embeddings and the raw baselines' actors, all on the train split's expert commands."""
+    views = window_views(model, train, config.actor_windows_per_trajectory, seed=1)
+    targets = views["expert_now"]
+    return {
+        "views": views,
+        "tsjepa": train_actor(actor_inputs(views["embeddings"], config), targets, config),
+        "raw_window": train_actor(views["windows"], targets, config),
+        "raw_reading": train_actor(views["readings"], targets, config),
+    }
+
+
+def evaluate(encoder: TimeSeriesJepaModel, config: TimeSeriesJepaConfig, data: str | None = None) -> dict[str, float]:
+    """Probe accuracy of the plant class (headline), command NMAE of the semantic actor and, on the embedded
+    simulator, closed-loop control over the uplink at `capacity_bits` (default: a quarter of the devices)."""
+    config = encoder.config
+    if data is None:
+        train, test = default_dataset("train", config), default_dataset("test", config)
+    else:
+        train, test = load_dataset(data, "train", config), load_dataset(data, "test", config)
+    actors = fit_actors(encoder, train, config)
+    test_views = window_views(encoder, test, 2, seed=2)
+    metrics = {}
+    if actors["views"]["labels"] is not None and test_views["labels"] is not None:
+        train_views = actors["views"]
+        keep = torch.arange(len(train_views["labels"])) % config.actor_windows_per_trajectory < 2
+        probe = linear_probe(
+            train_views["embeddings"][keep], train_views["labels"][keep], test_views["embeddings"], test_views["labels"]
+        )
+        metrics["probe_accuracy"] = probe["accuracy"]
+    metrics.update(command_errors(encoder, actors["tsjepa"], test_views, train.normalizer))
+    if data is None:
+        capacity = config.capacity_bits or default_capacity(config)
+        for policy in ("tsjepa", "raw_window"):
+            result = control_loop(
+                policy, encoder, actors[policy], default_normalizer(config), config, capacity, config.num_devices,
+                config.packet_loss,
+            )
+            metrics.update({f"{policy}_{name}": value for name, value in result.items()})
+    return metrics

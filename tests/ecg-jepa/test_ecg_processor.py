@@ -1,0 +1,105 @@
+"""EcgJepaProcessor: resampling, filtering, lead order, NaN repair, normalisation, clear errors."""
+
+import numpy as np
+import pytest
+import torch
+from ecg_jepa import STANDARD_LEADS, EcgJepaProcessor, EcgSignalError
+
+
+def sines(fs: float, seconds: float = 2.0, freq: float = 5.0) -> np.ndarray:
+    t = np.arange(int(fs * seconds)) / fs
+    return np.stack([(i + 1) * np.sin(2 * np.pi * freq * t) for i in range(12)])
+
+
+def unit_processor(**kwargs) -> EcgJepaProcessor:
+    return EcgJepaProcessor(lead_mean=[0.0] * 12, lead_std=[1.0] * 12, **kwargs)
+
+
+def test_resamples_to_500_hz_keeping_the_waveform():
+    out = unit_processor(clip_value=100)(sines(250), 250)
+    assert out.shape == (12, 1000) and out.dtype == torch.float32
+    expected = torch.from_numpy(sines(500)).float()
+    torch.testing.assert_close(out, expected, atol=1e-3, rtol=0)  # FFT resampling of a periodic sine is exact
+
+
+def test_reorders_leads_by_name_case_insensitively():
+    signal = sines(500) * np.arange(1, 13)[:, None]
+    permutation = np.random.default_rng(0).permutation(12)
+    names = [STANDARD_LEADS[i].upper() for i in permutation]
+    processor = unit_processor(clip_value=1000)
+    torch.testing.assert_close(processor(signal[permutation], 500, names), processor(signal, 500))
+
+
+def test_interpolates_nan_linearly():
+    signal = np.tile(np.linspace(0.0, 1.0, 1000), (12, 1))
+    damaged = signal.copy()
+    damaged[3, 100:200] = np.nan
+    damaged[5, :10] = np.nan
+    expected = signal.copy()
+    expected[5, :10] = signal[5, 10]  # leading NaN take the nearest finite value
+    torch.testing.assert_close(unit_processor()(damaged, 500), torch.from_numpy(expected).float())
+
+
+def test_fit_standardises_each_lead_clips_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    records = [rng.normal(loc=np.arange(12)[:, None], scale=np.arange(1, 13)[:, None], size=(12, 5000))
+               for _ in range(4)]  # fmt: skip
+    processor = EcgJepaProcessor().fit(records, 500)
+    np.testing.assert_allclose(processor.lead_mean, np.arange(12), atol=0.3)  # SE ≤ 12/√20000
+    np.testing.assert_allclose(processor.lead_std, np.arange(1, 13), rtol=0.02)
+    out = processor(records[0], 500)
+    assert abs(out.mean().item()) < 0.05 and abs(out.std().item() - 1) < 0.05
+    spiky = records[0].copy()
+    spiky[0, 0] = 1e6
+    assert processor(spiky, 500)[0, 0].item() == 5.0
+    processor.save_pretrained(tmp_path)
+    reloaded = EcgJepaProcessor.from_pretrained(tmp_path)
+    assert reloaded.to_dict() == processor.to_dict()
+    torch.testing.assert_close(reloaded(records[1], 500), processor(records[1], 500))
+
+
+def test_optional_highpass_removes_baseline_drift():
+    t = np.arange(5000) / 500
+    drift = np.tile(2.0 + 0.5 * np.sin(2 * np.pi * 0.05 * t), (12, 1))
+    signal = drift + sines(500, 10, 10)
+    raw = unit_processor(clip_value=100)(signal, 500)
+    filtered = unit_processor(clip_value=100, highpass_hz=0.5)(signal, 500)
+    assert abs(raw.mean().item()) > 1.5
+    middle, wave = filtered[:, 1000:-1000], torch.from_numpy(sines(500, 10, 10)[:, 1000:-1000]).float()
+    assert abs(middle.mean().item()) < 0.1  # the 2 mV offset and the 0.05 Hz drift are gone
+    assert torch.corrcoef(torch.stack([middle.flatten(), wave.flatten()]))[0, 1] > 0.99  # the 10 Hz wave stays
+
+
+@pytest.mark.parametrize(
+    ("signal", "kwargs", "message"),
+    [
+        (sines(500)[:8], {}, "has 8 leads but the model needs 12"),
+        (sines(500), {"sampling_rate": None}, "sample rate is missing"),
+        (sines(500), {"lead_names": ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "X"]},
+         "unknown lead name"),
+        (sines(500).T, {}, "looks like \\(samples, leads\\)"),
+        (sines(500)[:, :10], {}, "shorter than one 25-sample patch"),
+        (sines(500)[0], {}, "expected a \\(leads, samples\\) array"),
+    ],
+)  # fmt: skip
+def test_bad_records_get_clear_errors(signal, kwargs, message):
+    with pytest.raises(EcgSignalError, match=message):
+        unit_processor()(signal, **{"sampling_rate": 500, **kwargs})
+
+
+def test_nan_only_and_flat_leads_are_rejected_or_zeroed_on_request():
+    signal = sines(500)
+    signal[2] = np.nan
+    with pytest.raises(EcgSignalError, match="lead III is all NaN"):
+        unit_processor()(signal, 500)
+    flat = sines(500)
+    flat[7] = 0.3
+    with pytest.raises(EcgSignalError, match="lead V2 is a flat line"):
+        unit_processor()(flat, 500)
+    repaired = EcgJepaProcessor(lead_mean=[0.1] * 12, lead_std=[1.0] * 12, bad_lead_policy="zero")(signal, 500)
+    assert torch.all(repaired[2] == 0) and torch.isfinite(repaired).all() and repaired[0].abs().max() > 0.5
+
+
+def test_unfitted_processor_says_how_to_fix_it():
+    with pytest.raises(RuntimeError, match="call fit"):
+        EcgJepaProcessor()(sines(500), 500)

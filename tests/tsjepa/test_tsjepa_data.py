@@ -1,0 +1,79 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tsjepa import TimeSeriesJepaConfig
+from tsjepa.data import default_dataset, load_dataset
+
+CONFIG = TimeSeriesJepaConfig.from_preset("tiny", trajectory_length=40)
+
+
+def episodes_frame(count: int = 5, length: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for episode in range(count):
+        for t in range(length):
+            rows.append(dict(episode=episode, time=t * 0.02, x=rng.normal() + episode, x_dot=rng.normal(),
+                             theta=rng.normal(), theta_dot=rng.normal(), force=rng.normal(), label=episode % 2))  # fmt: skip
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0).sort_values(["episode", "time"])
+
+
+def test_default_dataset_is_standardised_with_train_statistics():
+    config = TimeSeriesJepaConfig.from_preset("tiny", num_train_trajectories=64, num_test_trajectories=16)
+    train, test = default_dataset("train", config), default_dataset("test", config)
+    assert train.tensors["series"].shape == (64, 4, 100) and len(train) == 64 * 70
+    torch.testing.assert_close(train.tensors["series"].mean(dim=(0, 2)), torch.zeros(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(train.tensors["series"].std(dim=(0, 2)), torch.ones(4), atol=1e-2, rtol=0)
+    assert test.normalizer is not None and not torch.equal(test.tensors["series"][:16], train.tensors["series"][:16])
+    assert set(train.tensors["labels"].tolist()) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_table_loader_splits_episodes(tmp_path, suffix):
+    frame = episodes_frame()
+    path = tmp_path / f"runs{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    train, test = load_dataset(str(path), "train", CONFIG), load_dataset(str(path), "test", CONFIG)
+    assert train.tensors["series"].shape == (4, 4, 40) and test.tensors["series"].shape == (1, 4, 40)
+    assert train.tensors["labels"].tolist() == [0, 1, 0, 1] and test.tensors["labels"].tolist() == [0]
+    raw_x = frame[frame.episode == 4].x.to_numpy()
+    train_x = frame[frame.episode < 4].x.to_numpy()
+    expected = (raw_x - train_x.mean()) / train_x.std()
+    np.testing.assert_allclose(test.tensors["series"][0, 0].numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_numpy_loader_and_folder_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "train.npz", series=rng.normal(size=(6, 4, 40)), commands=rng.normal(size=(6, 40)),
+             labels=np.arange(6) % 3)  # fmt: skip
+    np.save(tmp_path / "test.npy", rng.normal(size=(4, 40)))
+    train, test = load_dataset(str(tmp_path), "train", CONFIG), load_dataset(str(tmp_path), "test", CONFIG)
+    assert train.tensors["commands"].shape == (6, 1, 40) and test.tensors["series"].shape == (1, 4, 40)
+    commands = test.tensors["commands"]  # none recorded → zeros, standardised with the train statistics
+    assert (commands == commands[0, 0, 0]).all()
+    torch.testing.assert_close(commands[0, 0, 0], -torch.tensor(train.normalizer.command_mean[0] / train.normalizer.command_std[0]))
+
+
+def test_bad_files_get_clear_errors(tmp_path):
+    frame = episodes_frame()
+    frame.drop(columns="theta").to_csv(tmp_path / "missing.csv", index=False)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['theta'\]"):
+        load_dataset(str(tmp_path / "missing.csv"), "train", CONFIG)
+    nan = frame.copy()
+    nan.loc[nan.index[7], "x_dot"] = np.nan
+    nan.to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(ValueError, match="NaN"):
+        load_dataset(str(tmp_path / "nan.csv"), "train", CONFIG)
+    episodes_frame(length=20).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ValueError, match="needs at least 31"):
+        load_dataset(str(tmp_path / "short.csv"), "train", CONFIG)
+    backwards = frame.iloc[::-1]
+    backwards.to_csv(tmp_path / "backwards.csv", index=False)
+    with pytest.raises(ValueError, match="not strictly increasing"):
+        load_dataset(str(tmp_path / "backwards.csv"), "train", CONFIG)
+    np.save(tmp_path / "channels.npy", np.zeros((3, 5, 40)))
+    with pytest.raises(ValueError, match="5 channels but the model expects 4"):
+        load_dataset(str(tmp_path / "channels.npy"), "train", CONFIG)
+    (tmp_path / "data.txt").write_text("1,2")
+    with pytest.raises(ValueError, match="unsupported format"):
+        load_dataset(str(tmp_path / "data.txt"), "train", CONFIG)
