@@ -3,11 +3,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from toy_domain import ToySignals, toy_domain
-from transformers import AutoModel
-
 from jepa_core.cli import main
 from jepa_core.domain import register_domain
+from toy_domain import ToySignals, toy_domain
+from transformers import AutoModel
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +21,8 @@ def test_list_shows_the_domain_and_presets(capsys):
 
 
 def test_unknown_domain_names_the_package_to_install(capsys):
-    assert main(["pretrain", "ecg-jepa"]) == 2
-    assert "pip install jepa-ecg" in capsys.readouterr().err
+    assert main(["pretrain", "nonexistent-jepa"]) == 2
+    assert "pip install jepa-nonexistent" in capsys.readouterr().err
 
 
 def test_pretrain_evaluate_score_push(tmp_path, capsys, fake_hub):
@@ -77,3 +76,44 @@ def test_demo_prints_a_comparison_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "reloaded as ToyModel through AutoModel" in out
     assert "probe_accuracy" in out and "random init" in out
+
+
+def test_domain_hooks_see_the_training_data(tmp_path):
+    import dataclasses
+
+    class Processor:
+        def save_pretrained(self, folder):
+            (folder / "processor_config.json").write_text("{}")
+
+    def load_any_length(path, split, config):
+        dataset = ToySignals(0)
+        dataset.signals = torch.from_numpy(np.load(path)).float()[:, None]
+        dataset.labels = torch.zeros(len(dataset.signals), dtype=torch.long)
+        dataset.processor = Processor()
+        return dataset
+
+    seen = {}
+
+    def adapt_config(config, dataset):
+        return config.__class__(**{**config.to_dict(), "signal_length": dataset.signals.shape[-1]})
+
+    def prepare_model(model, dataset):
+        seen["length"] = model.config.signal_length
+
+    hooked = dataclasses.replace(
+        toy_domain(), load_dataset=load_any_length, adapt_config=adapt_config, prepare_model=prepare_model
+    )
+    register_domain(hooked)
+    data = tmp_path / "signals.npy"
+    np.save(data, ToySignals(32, length=256).signals[:, 0].numpy())  # the preset says 128 samples
+    run = tmp_path / "run"
+    assert main(["pretrain", "toy", "--data", str(data), "--output-dir", str(run), "--max-steps", "2",
+                 "--batch-size", "8", "--threads", "1"]) == 0  # fmt: skip
+    assert seen["length"] == 256
+    assert json.loads((run / "config.json").read_text())["signal_length"] == 256
+    assert (run / "processor_config.json").is_file()
+
+
+def test_invalid_preset_and_config_values_are_clear_errors(capsys):
+    assert main(["pretrain", "toy", "--preset", "gigantic"]) == 2
+    assert "unknown preset 'gigantic'" in capsys.readouterr().err

@@ -118,6 +118,18 @@ def test_tensorboard_without_the_package_says_what_to_install(tmp_path, monkeypa
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real_find_spec(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real_find_spec(name)
+    )
     with pytest.raises(ImportError, match=r"jepa-core\[tensorboard\]"):
         _run(tmp_path, "tb", max_steps=1, tensorboard=True)
+
+
+def test_collator_states_round_trip_through_json_and_safetensors():
+    from jepa_core.training.checkpoint import join_collator_states, split_collator_state
+
+    states = [{"generator": torch.arange(4, dtype=torch.uint8), "step": 7}, {"generator": torch.ones(2), "step": 9}]
+    plain, tensors = join_collator_states(states)
+    assert json.loads(json.dumps(plain)) == [{"step": 7}, {"step": 9}]
+    restored = split_collator_state(plain, tensors, 1)
+    assert restored["step"] == 9 and torch.equal(restored["generator"], torch.ones(2))

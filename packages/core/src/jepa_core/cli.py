@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, AutoModel
 
 from .domain import Domain, available_domains, domain_for_model_type, get_domain
@@ -43,6 +44,8 @@ def _card(domain: Domain, folder: Path, config, metrics: dict) -> None:
 
 def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, object, dict]:
     """Pretrain per the CLI arguments; returns (run folder, config, train metrics)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = _config(domain, args.preset, {"learning_rate": args.lr, "max_steps": args.max_steps})
     output_dir = Path(args.output_dir or f"runs/{domain.name}-{args.preset}")
     train_args = TrainingArguments.from_config(
@@ -58,10 +61,17 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         activation_checkpointing=args.activation_checkpointing,
         tensorboard=args.tensorboard,
     )
+    dataset = _dataset(domain, config, args.data, "train")
+    if domain.adapt_config is not None:
+        config = domain.adapt_config(config, dataset)
     torch.manual_seed(args.seed)
     model = domain.pretraining_class(config)
-    dataset = _dataset(domain, config, args.data, "train")
+    if domain.prepare_model is not None:
+        domain.prepare_model(model, dataset)
     metrics = pretrain(model, dataset, domain.collator(config, args.seed), train_args)
+    processor = getattr(dataset, "processor", None)
+    if hasattr(processor, "save_pretrained"):
+        processor.save_pretrained(output_dir)
     return output_dir, config, metrics
 
 
@@ -161,6 +171,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
     parser.add_argument("--activation-checkpointing", action="store_true", help="trade compute for memory")
     parser.add_argument("--tensorboard", action="store_true", help="log to <output-dir>/tensorboard")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (tiny models often run faster on 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (LookupError, ValueError, FileNotFoundError) as error:
+    except (LookupError, ValueError, FileNotFoundError, ImportError, StrictDataclassError) as error:
         print(f"jepa {args.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -23,6 +23,12 @@ class Domain:
     - `collator(config, seed)`: the domain's `MaskCollator`.
     - `evaluate(encoder, config, data)`: downstream metrics of a frozen encoder on `data` (a path, or None
       for the embedded set), e.g. linear-probe accuracy; the first key is the headline metric.
+    - `adapt_config(config, dataset)` (optional): the config to build the model with, given the training data
+      (e.g. the number of features or regions found in the user's files).
+    - `prepare_model(model, dataset)` (optional): set model state computed from the training data (e.g. brain
+      gradients) before pretraining.
+    A training data set may carry the `processor` fitted on it (anything with `save_pretrained(folder)`); runs
+    save it next to the model.
     """
 
     name: str
@@ -37,6 +43,8 @@ class Domain:
     load_dataset: Callable[[str, str, JepaConfig], Dataset]
     collator: Callable[[JepaConfig, int], MaskCollator]
     evaluate: Callable[[JepaPreTrainedModel, JepaConfig, str | None], dict[str, float]]
+    adapt_config: Callable[[JepaConfig, Dataset], JepaConfig] | None = None
+    prepare_model: Callable[[JepaForPreTraining, Dataset], None] | None = None
     datasets: tuple[str, ...] = ()
     license: str = "apache-2.0"
 
@@ -87,6 +95,4 @@ def domain_for_model_type(model_type: str) -> Domain:
     for domain in available_domains().values():
         if domain.config_class.model_type == model_type:
             return domain
-    raise LookupError(
-        f"no installed JEPA domain handles model type {model_type!r}; install the package that made it"
-    )
+    raise LookupError(f"no installed JEPA domain handles model type {model_type!r}; install the package that made it")

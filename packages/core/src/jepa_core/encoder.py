@@ -28,13 +28,9 @@ class TransformerEncoder(nn.Module):
     ):
         super().__init__()
         self.num_prefix_tokens = num_prefix_tokens
-        self.prefix_tokens = (
-            nn.Parameter(torch.zeros(1, num_prefix_tokens, dim)) if num_prefix_tokens else None
-        )
+        self.prefix_tokens = nn.Parameter(torch.zeros(1, num_prefix_tokens, dim)) if num_prefix_tokens else None
         rates = stochastic_depth_rates(depth, drop_path_rate)
-        self.blocks = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, qkv_bias, bias, rate, norm_eps) for rate in rates
-        )
+        self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio, qkv_bias, bias, rate, norm_eps) for rate in rates)
         self.norm = nn.LayerNorm(dim, eps=norm_eps, bias=bias)
 
     def forward(

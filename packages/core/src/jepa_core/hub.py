@@ -113,9 +113,7 @@ def model_card(
         and not k.startswith("_")
         and isinstance(v, int | float | str | bool | tuple | list)
     }
-    tags = list(
-        dict.fromkeys(["jepa", "self-supervised", domain.lower().replace(" ", "-"), "feature-extraction"])
-    )
+    tags = list(dict.fromkeys(["jepa", "self-supervised", domain.lower().replace(" ", "-"), "feature-extraction"]))
     data = ModelCardData(
         library_name=library_name,
         tags=tags,
@@ -161,8 +159,7 @@ def _check_folder(folder: Path) -> None:
         missing.append("model.safetensors")
     if missing:
         raise FileNotFoundError(
-            f"{folder} lacks {' and '.join(missing)}; "
-            "run `jepa pretrain` or `model.save_pretrained(folder)` first"
+            f"{folder} lacks {' and '.join(missing)}; run `jepa pretrain` or `model.save_pretrained(folder)` first"
         )
     if not (folder / "README.md").is_file():
         raise FileNotFoundError(

@@ -29,9 +29,7 @@ def cosine_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES = {"l1": l1_loss, "l2": l2_loss, "mse": l2_loss, "smooth_l1": smooth_l1_loss, "cosine": cosine_loss}
 
 
-def jepa_loss(
-    pred: torch.Tensor, target: torch.Tensor, loss_type: str = "smooth_l1", normalize: bool = False
-):
+def jepa_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str = "smooth_l1", normalize: bool = False):
     """Regression loss between predicted and target latents, computed in float32."""
     if loss_type not in LOSSES:
         raise ValueError(f"unknown loss {loss_type!r}; choose one of {sorted(LOSSES)}")

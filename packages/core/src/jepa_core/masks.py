@@ -46,9 +46,7 @@ class BlockRule:
     def __post_init__(self):
         low, high = self.scale
         if self.num_blocks < 1 or not 0 < low <= high <= 1:
-            raise ValueError(
-                f"invalid block rule {self}: need num_blocks >= 1 and 0 < scale_min <= scale_max <= 1"
-            )
+            raise ValueError(f"invalid block rule {self}: need num_blocks >= 1 and 0 < scale_min <= scale_max <= 1")
         if not 0 < self.aspect_ratio[0] <= self.aspect_ratio[1]:
             raise ValueError(f"invalid aspect ratio range {self.aspect_ratio}")
 
@@ -79,9 +77,7 @@ class MultiBlockMaskSampler:
         if not self.grid_shape or min(self.grid_shape) < 1:
             raise ValueError(f"grid shape must be positive, got {self.grid_shape}")
         if not 1 <= min_keep <= self.num_tokens:
-            raise ValueError(
-                f"min_keep={min_keep} must be between 1 and the {self.num_tokens} tokens of the grid"
-            )
+            raise ValueError(f"min_keep={min_keep} must be between 1 and the {self.num_tokens} tokens of the grid")
         if equalize not in ("truncate", "random"):
             raise ValueError(f"equalize must be 'truncate' or 'random', got {equalize!r}")
         self.target, self.context = target, context
@@ -107,10 +103,7 @@ class MultiBlockMaskSampler:
 
     def _block(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         mask = torch.zeros(self.grid_shape, dtype=torch.bool)
-        starts = [
-            int(torch.randint(0, n - s + 1, (1,), generator=generator))
-            for n, s in zip(self.grid_shape, shape)
-        ]
+        starts = [int(torch.randint(0, n - s + 1, (1,), generator=generator)) for n, s in zip(self.grid_shape, shape)]
         mask[tuple(slice(a, a + s) for a, s in zip(starts, shape, strict=True))] = True
         return mask
 

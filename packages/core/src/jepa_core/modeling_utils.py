@@ -71,9 +71,7 @@ class JepaConfig(PreTrainedConfig):
     def from_preset(cls, name: str, **overrides) -> "JepaConfig":
         """Config of a named preset (e.g. "tiny"), with keyword overrides."""
         if name not in cls.presets:
-            raise ValueError(
-                f"unknown preset {name!r} for {cls.__name__}; available: {', '.join(cls.presets)}"
-            )
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; available: {', '.join(cls.presets)}")
         return cls(**{**cls.presets[name], "preset": name, **overrides})
 
 
@@ -117,8 +115,9 @@ class JepaForPreTraining(JepaPreTrainedModel):
 
     Subclasses set `encoder_class` (the domain's `...Model`, whose forward takes the inputs plus
     `indices=` and returns `last_hidden_state` with `config.num_register_tokens` prefix tokens first)
-    and implement `predictor_positions()` → (N, pred_hidden_size). Domains whose paper departs from
-    this path override `forward`. `AutoModel` users get `export_encoder()`: the EMA target encoder.
+    and implement `predictor_positions()` → (N, pred_hidden_size), or None when their predictor needs no
+    table. Domains whose paper departs from this path override `make_predictor()` and/or `forward`.
+    `AutoModel` users get `export_encoder()`: the EMA target encoder.
     """
 
     encoder_class: type[JepaPreTrainedModel]
@@ -127,12 +126,17 @@ class JepaForPreTraining(JepaPreTrainedModel):
         super().__init__(config)
         self.context_encoder = self.encoder_class(config)
         self.target = EmaTarget(self.context_encoder, config.num_register_tokens)
-        self.predictor = build_predictor(config, config.num_register_tokens)
-        self.register_buffer("predictor_pos_embed", self.predictor_positions())
+        self.predictor = self.make_predictor()
+        positions = self.predictor_positions()
+        if positions is not None:
+            self.register_buffer("predictor_pos_embed", positions)
         self.post_init()
         self.target.sync()
 
-    def predictor_positions(self) -> torch.Tensor:
+    def make_predictor(self) -> nn.Module:
+        return build_predictor(self.config, self.config.num_register_tokens)
+
+    def predictor_positions(self) -> torch.Tensor | None:
         raise NotImplementedError
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
@@ -141,9 +145,7 @@ class JepaForPreTraining(JepaPreTrainedModel):
     def export_encoder(self) -> JepaPreTrainedModel:
         return self.target.encoder
 
-    def forward(
-        self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs
-    ) -> JepaPreTrainingOutput:
+    def forward(self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs) -> JepaPreTrainingOutput:
         context = last_hidden_state(self.context_encoder(**inputs, indices=context_indices))
         predictions = self.predictor(context, context_indices, target_indices, self.predictor_pos_embed)
         targets, hidden = self.target(inputs, target_indices)

@@ -9,11 +9,7 @@ def plain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask
     """softmax(QKᵀ/√d)V written out; the reference path benchmarks compare SDPA against."""
     scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
     if attn_mask is not None:
-        scores = (
-            scores.masked_fill(~attn_mask, float("-inf"))
-            if attn_mask.dtype == torch.bool
-            else scores + attn_mask
-        )
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
     return scores.softmax(dim=-1) @ v
 
 
@@ -24,14 +20,10 @@ class Attention(nn.Module):
     to (B, heads, N, N). `use_sdpa=False` switches to `plain_attention` (for benchmarks and checks).
     """
 
-    def __init__(
-        self, dim: int, num_heads: int, qkv_bias: bool = True, proj_bias: bool = True, attn_drop: float = 0.0
-    ):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, proj_bias: bool = True, attn_drop: float = 0.0):
         super().__init__()
         if dim % num_heads:
-            raise ValueError(
-                f"width {dim} is not divisible by num_heads {num_heads}; pick a divisor of the width"
-            )
+            raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}; pick a divisor of the width")
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim, bias=proj_bias)

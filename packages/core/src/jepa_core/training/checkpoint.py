@@ -53,7 +53,20 @@ def save_train_state(folder: Path, state: dict, tensors: dict[str, torch.Tensor]
 def load_train_state(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     state_path, tensor_path = folder / "train_state.json", folder / "train_state.safetensors"
     if not state_path.is_file() or not tensor_path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {folder} is incomplete (no train_state); delete it to resume earlier"
-        )
+        raise FileNotFoundError(f"checkpoint {folder} is incomplete (no train_state); delete it to resume earlier")
     return json.loads(state_path.read_text()), load_file(str(tensor_path))
+
+
+def join_collator_states(states: list[dict]) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """Each process's collator `state_dict()` → (JSON-able parts, tensors keyed "collator_<rank>.<key>")."""
+    plain, tensors = [], {}
+    for rank, state in enumerate(states):
+        plain.append({k: v for k, v in state.items() if not isinstance(v, torch.Tensor)})
+        tensors.update({f"collator_{rank}.{k}": v.cpu() for k, v in state.items() if isinstance(v, torch.Tensor)})
+    return plain, tensors
+
+
+def split_collator_state(plain: list[dict], tensors: dict[str, torch.Tensor], rank: int) -> dict:
+    """The inverse of `join_collator_states` for one process."""
+    prefix = f"collator_{rank}."
+    return {**plain[rank], **{k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}}

@@ -3,9 +3,7 @@
 import math
 
 
-def warmup_cosine(
-    step: int, total_steps: int, warmup_steps: int, start: float, peak: float, final: float
-) -> float:
+def warmup_cosine(step: int, total_steps: int, warmup_steps: int, start: float, peak: float, final: float) -> float:
     """Linear start → peak over `warmup_steps`, then cosine peak → final until `total_steps` (I-JEPA's LR)."""
     if step < warmup_steps:
         return start + (peak - start) * step / warmup_steps

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
@@ -18,9 +18,11 @@ from ..masks import MaskCollator
 from .checkpoint import (
     checkpoint_name,
     finalize_checkpoint,
+    join_collator_states,
     latest_checkpoint,
     load_train_state,
     save_train_state,
+    split_collator_state,
 )
 from .monitor import CollapseMonitor
 from .optim import build_optimizer, set_schedules
@@ -94,9 +96,7 @@ class EpochSampler(Sampler[int]):
 
 
 def _move(batch: dict, device: torch.device) -> dict:
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
-    }
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def _enable_activation_checkpointing(model) -> None:
@@ -151,19 +151,15 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     if args.resume:
         checkpoint = latest_checkpoint(checkpoint_root)
         if checkpoint is None:
-            raise FileNotFoundError(
-                f"--resume: no checkpoint under {checkpoint_root}; start without --resume"
-            )
+            raise FileNotFoundError(f"--resume: no checkpoint under {checkpoint_root}; start without --resume")
         accelerator.load_state(str(checkpoint))
         state, tensors = load_train_state(checkpoint)
         step, history = state["step"], state["history"]
         monitor.load_state_dict(state["monitor"])
-        collator.generator.set_state(tensors[f"collator_generator_{accelerator.process_index}"])
+        collator.load_state_dict(split_collator_state(state["collators"], tensors, accelerator.process_index))
         accelerator.print(f"resumed from {checkpoint} at step {step}")
     if args.tensorboard:
-        accelerator.init_trackers(
-            "tensorboard", config={k: v for k, v in asdict(args).items() if v is not None}
-        )
+        accelerator.init_trackers("tensorboard", config={k: v for k, v in asdict(args).items() if v is not None})
 
     warmup_steps = int(args.warmup_ratio * args.max_steps)
     micro_batches_per_epoch = len(loader)
@@ -172,10 +168,10 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         tmp = checkpoint_root / f".tmp_{checkpoint_name(step)}"
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
-        generators = accelerator.gather(collator.generator.get_state().unsqueeze(0).to(accelerator.device))
+        collator_states = gather_object([collator.state_dict()])
         if accelerator.is_main_process:
-            state = {"step": step, "history": history, "monitor": monitor.state_dict()}
-            tensors = {f"collator_generator_{i}": g.cpu() for i, g in enumerate(generators)}
+            plain, tensors = join_collator_states(collator_states)
+            state = {"step": step, "history": history, "monitor": monitor.state_dict(), "collators": plain}
             save_train_state(tmp, state, tensors)
             finalize_checkpoint(checkpoint_root, tmp, step, args.keep_checkpoints)
         accelerator.wait_for_everyone()
@@ -200,9 +196,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 step, args.max_steps, warmup_steps, args.start_learning_rate, args.learning_rate,
                 args.final_learning_rate,
             )  # fmt: skip
-            set_schedules(
-                optimizer, lr, cosine(step, args.max_steps, args.weight_decay, args.final_weight_decay)
-            )
+            set_schedules(optimizer, lr, cosine(step, args.max_steps, args.weight_decay, args.final_weight_decay))
             with accelerator.accumulate(model):
                 output = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
                 if not torch.isfinite(output.loss):
