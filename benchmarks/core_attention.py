@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from jepa_core.ema import ema_update
 from jepa_core.encoder import TransformerEncoder
 from jepa_core.layers import Attention, sincos_2d

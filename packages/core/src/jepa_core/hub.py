@@ -183,7 +183,8 @@ def publish(
 ) -> str:
     """Upload a saved model folder (config.json, model.safetensors, README.md) to ``repo_id``; return its URL.
 
-    Resume state of a run folder (`RUN_ONLY_FILES`) is not uploaded. Creates the repo if needed (and the ``revision`` branch when given). ``token`` defaults to the
+    Resume state of a run folder (`RUN_ONLY_FILES`) is not uploaded. Creates the repo if needed (and the
+    ``revision`` branch when given). ``token`` defaults to the
     logged-in token; it is only handed to :class:`~huggingface_hub.HfApi`, never logged.
     """
     folder = Path(folder)
