@@ -15,7 +15,6 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 from jepa_core.ema import ema_update
@@ -25,10 +24,9 @@ from jepa_core.losses import jepa_loss
 from jepa_core.masks import MultiBlockMaskSampler
 from jepa_core.predictor import JepaPredictor
 from jepa_core.targets import EmaTarget
+from readme_section import write_section
 
 GRID, WIDTH, BATCH = (14, 14), 192, 8
-README = Path(__file__).with_name("README.md")
-SECTION = "## jepa-core: SDPA vs plain attention"
 
 
 def build(use_sdpa: bool, device: str):
@@ -96,7 +94,7 @@ def main() -> None:
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     memory_kind = "max allocated" if args.device == "cuda" else "process max RSS"
     lines = [
-        SECTION,
+        "## jepa-core: SDPA vs plain attention",
         "",
         f"Encoder 192×12 + predictor 192×6, 196 tokens, 4 target blocks, batch {BATCH}, fp32, {args.steps} steps "
         f"on {device}, torch {torch.__version__}. Command: `uv run python benchmarks/core_attention.py`.",
@@ -109,17 +107,7 @@ def main() -> None:
         "",
     ]
     print("\n".join(lines))
-    write_section(lines)
-
-
-def write_section(lines: list[str]) -> None:
-    """Replace (or append) this script's section of benchmarks/README.md."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n\nFigures written by the scripts in this folder.\n\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
-    README.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+    write_section("core_attention", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -15,17 +15,14 @@ import contextlib
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from ijepa import ImageJepaConfig, ImageJepaForPreTraining, ImageJepaMaskCollator
 from ijepa.convert_ijepa import export_to_transformers
 from jepa_core.ema import ema_update
 from jepa_core.training import build_optimizer
+from readme_section import write_section
 from torch.utils.flop_counter import FlopCounterMode
-
-README = Path(__file__).with_name("README.md")
-BEGIN, END = "<!-- ijepa_step:begin -->", "<!-- ijepa_step:end -->"
 
 
 def matmul_rate(dtype: torch.dtype, size: int = 2048, seconds: float = 2.0) -> float:
@@ -100,17 +97,6 @@ def encoder_inference(repeats: int, batch_size: int = 8) -> dict:
     return {"max_abs_diff": difference, "ours_s": ours_s, "transformers_s": theirs_s, "speedup": theirs_s / ours_s}
 
 
-def write_readme(text: str) -> None:
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    section = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + section + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -147,7 +133,7 @@ def main() -> None:
         ]
     )
     if not args.no_readme:
-        write_readme(text)
+        write_section("ijepa_step", text)
     print(text)
 
 

@@ -103,7 +103,8 @@ class MultiBlockMaskSampler:
 
     def _block(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         mask = torch.zeros(self.grid_shape, dtype=torch.bool)
-        starts = [int(torch.randint(0, n - s + 1, (1,), generator=generator)) for n, s in zip(self.grid_shape, shape)]
+        ranges = zip(self.grid_shape, shape, strict=True)
+        starts = [int(torch.randint(0, n - s + 1, (1,), generator=generator)) for n, s in ranges]
         mask[tuple(slice(a, a + s) for a, s in zip(starts, shape, strict=True))] = True
         return mask
 
