@@ -52,3 +52,12 @@ def test_parameter_groups_exclude_bias_and_norms():
     decay, no_decay = parameter_groups(model, 0.05)
     assert [p.shape for p in decay["params"]] == [(4, 3)]
     assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0
+
+
+def test_training_arguments_take_optimizer_settings_from_the_config(tmp_path):
+    from jepa_core.training import TrainingArguments
+    from toy_domain import ToyConfig
+
+    config = ToyConfig.from_preset("tiny", adam_beta2=0.95, adam_epsilon=1e-6, train_batch_size=12)
+    args = TrainingArguments.from_config(config, str(tmp_path), max_steps=7)
+    assert (args.adam_beta2, args.adam_epsilon, args.batch_size, args.max_steps) == (0.95, 1e-6, 12, 7)

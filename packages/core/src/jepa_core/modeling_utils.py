@@ -56,6 +56,9 @@ class JepaConfig(PreTrainedConfig):
     warmup_ratio: float = 40 / 300
     weight_decay: float = 0.04
     final_weight_decay: float = 0.4
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
     max_grad_norm: float | None = None
     train_batch_size: int = 128
     max_steps: int = 1000

@@ -55,6 +55,9 @@ class TrainingArguments:
     final_weight_decay: float = 0.4
     ema_momentum_start: float = 0.996
     ema_momentum_end: float = 1.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
     max_grad_norm: float | None = None
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
@@ -143,7 +146,9 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         num_workers=args.num_workers,
         drop_last=True,
     )
-    optimizer = build_optimizer(model, args.learning_rate, args.weight_decay)
+    optimizer = build_optimizer(
+        model, args.learning_rate, args.weight_decay, (args.adam_beta1, args.adam_beta2), args.adam_epsilon
+    )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     monitor = CollapseMonitor()
     step, history = 0, []
