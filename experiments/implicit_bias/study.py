@@ -80,10 +80,8 @@ def formula_check(data: DiagonalData, depths, eps: float = FORMULA_EPS) -> list[
                     continue
                 exact = theory.critical_time_exact(method, lam, rho, depth, eps)
                 formula = float(theory.critical_time_formula(method, lam, rho, depth, eps))
-                rows.append(
-                    {"method": method, "depth": depth, "feature": name, "exact": exact, "formula": formula,
-                     "rel_error": abs(formula - exact) / exact}
-                )  # fmt: skip
+                row = {"method": method, "depth": depth, "feature": name, "exact": exact, "formula": formula}
+                rows.append(row | {"rel_error": abs(formula - exact) / exact})
     return rows
 
 
@@ -105,7 +103,9 @@ def print_tables(results: list[dict], formula_rows: list[dict]) -> None:
         cells = []
         for f in r["features"]:
             err = abs(f["final_gain"] - f["fixed_point"])
-            cells.append(f"{f['final_gain']:12.6f} {err:8.1e}" if f["learnable"] else f"{f['final_gain']:12.6f} {'-':>8}")
+            cells.append(
+                f"{f['final_gain']:12.6f} {err:8.1e}" if f["learnable"] else f"{f['final_gain']:12.6f} {'-':>8}"
+            )
         print(f"{r['method']:6} {r['depth']:2d} {EPS ** (1 / r['depth']):8.3f} " + " ".join(cells))
     print("\nTrajectories: max |GD − ODE| over time per feature (Euler error, O(lr)), run length and wall time")
     for r in results:
@@ -137,7 +137,9 @@ def print_tables(results: list[dict], formula_rows: list[dict]) -> None:
         print(f"{method:6} " + "  ".join(cells))
     print("\nNoise feature (λ=1, ρ=.3): learned = its gain ever rises above the init ε")
     for method in METHODS:
-        cells = [f"L={r['depth']}: {'yes' if grew(r['features'][2]) else 'no'}" for r in results if r["method"] == method]
+        cells = [
+            f"L={r['depth']}: {'yes' if grew(r['features'][2]) else 'no'}" for r in results if r["method"] == method
+        ]
         print(f"{method:6} " + "  ".join(cells))
 
 
@@ -162,21 +164,24 @@ def plot(results: list[dict], out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for method, marker in zip(METHODS, ("o", "s"), strict=True):
         rs = [r for r in results if r["method"] == method]
+        style = dict(ls="-" if method == "jepa" else "--")
+        depths_run = [r["depth"] for r in rs]
         for i, name in enumerate(FEATURES):
-            ls = [r["depth"] for r in rs]
-            axes[0].plot(ls, [r["features"][i]["fixed_point"] for r in rs], color=colors[i], ls="-" if method == "jepa" else "--")
-            axes[0].scatter(ls, [r["features"][i]["final_gain"] for r in rs], color=colors[i], marker=marker,
-                            label=f"{method} {name}")  # fmt: skip
-            learn = [r for r in rs if r["features"][i]["learnable"]]
-            axes[1].plot([r["depth"] for r in learn], [r["features"][i]["t_exact"] for r in learn], color=colors[i],
-                         ls="-" if method == "jepa" else "--")  # fmt: skip
-            axes[1].scatter([r["depth"] for r in learn], [r["features"][i]["t_sim"] for r in learn], color=colors[i],
-                            marker=marker, label=f"{method} {name}")  # fmt: skip
-        axes[2].plot([r["depth"] for r in rs], [order_ratio(r, "t_exact") for r in rs], ls="-" if method == "jepa" else "--",
-                     color="black")  # fmt: skip
-        axes[2].scatter([r["depth"] for r in rs], [order_ratio(r) for r in rs], marker=marker, label=method, color="black")
-    axes[0].set(yscale="log", xlabel="depth L", ylabel="converged gain", title="gains: markers GD, lines ρ^L / ρ^{L/(L+1)}")
-    axes[1].set(yscale="log", xlabel="depth L", ylabel="t* (paper units)", title="critical time: markers GD, lines quadrature")
+            feats = [r["features"][i] for r in rs]
+            label = dict(color=colors[i], marker=marker, label=f"{method} {name}")
+            axes[0].plot(depths_run, [f["fixed_point"] for f in feats], color=colors[i], **style)
+            axes[0].scatter(depths_run, [f["final_gain"] for f in feats], **label)
+            learn = [(r["depth"], r["features"][i]) for r in rs if r["features"][i]["learnable"]]
+            axes[1].plot([d for d, _ in learn], [f["t_exact"] for _, f in learn], color=colors[i], **style)
+            axes[1].scatter([d for d, _ in learn], [f["t_sim"] for _, f in learn], **label)
+        axes[2].plot(depths_run, [order_ratio(r, "t_exact") for r in rs], color="black", **style)
+        axes[2].scatter(depths_run, [order_ratio(r) for r in rs], marker=marker, label=method, color="black")
+    axes[0].set(
+        yscale="log", xlabel="depth L", ylabel="converged gain", title="gains: markers GD, lines ρ^L / ρ^{L/(L+1)}"
+    )
+    axes[1].set(
+        yscale="log", xlabel="depth L", ylabel="t* (paper units)", title="critical time: markers GD, lines quadrature"
+    )
     axes[2].axhline(1.0, color="gray", lw=0.8)
     axes[2].set(xlabel="depth L", ylabel="t*(B) / t*(A)", title="learning order (<1: high-ρ B first)")
     for ax in axes:
@@ -188,8 +193,8 @@ def plot(results: list[dict], out: Path) -> None:
 
 def to_json(results: list[dict], formula_rows: list[dict]) -> dict:
     runs = [{k: v for k, v in r.items() if k not in ("times", "gains", "ode")} for r in results]
-    return {"data": {"lam": DATA.lam.tolist(), "sigma2": DATA.sigma2.tolist(), "rho": DATA.rho.tolist()}, "eps": EPS,
-            "runs": runs, "formula_check": formula_rows}  # fmt: skip
+    data = {"lam": DATA.lam.tolist(), "sigma2": DATA.sigma2.tolist(), "rho": DATA.rho.tolist()}
+    return {"data": data, "eps": EPS, "runs": runs, "formula_check": formula_rows}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

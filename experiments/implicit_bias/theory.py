@@ -106,7 +106,7 @@ def crossing_time(times: np.ndarray, values: np.ndarray, level: float) -> float:
 
 
 def relaxation_rate(method: str, lam, rho, depth: int):
-    """GD-time rate of the final exponential approach to the fixed point: ``λ ρ^{2L−1}`` (JEPA), ``(L+1) λ w̄∞^{1−1/L}`` (MAE)."""
+    """GD-time rate of the final approach to the fixed point: ``λ ρ^{2L−1}`` (JEPA), ``(L+1) λ w̄∞^{1−1/L}`` (MAE)."""
     _check(method)
     lam, rho = np.asarray(lam, float), np.asarray(rho, float)
     if method == "jepa":
@@ -119,7 +119,8 @@ def settle_time(method: str, lam, rho, depth: int, eps: float, tol: float = 1e-5
     lam, rho = np.atleast_1d(np.asarray(lam, float)), np.atleast_1d(np.asarray(rho, float))
     rates = relaxation_rate(method, lam, rho, depth)
     times = [
-        critical_time_exact(method, lam_i, rho_i, depth, eps) / depth + np.log(fixed_point(method, rho_i, depth) / tol) / rate
+        critical_time_exact(method, lam_i, rho_i, depth, eps) / depth
+        + np.log(fixed_point(method, rho_i, depth) / tol) / rate
         for lam_i, rho_i, rate, ok in zip(lam, rho, rates, learnable(method, rho, depth, eps), strict=True)
         if ok
     ]

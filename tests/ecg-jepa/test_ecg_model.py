@@ -6,6 +6,7 @@ import pytest
 import torch
 from ecg_jepa import EcgJepaConfig, EcgJepaForPreTraining, EcgJepaModel
 from ecg_jepa.modeling_ecg_jepa import interleaved_sincos
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 
@@ -82,7 +83,7 @@ def test_bad_inputs_get_clear_errors(tiny):
         model(torch.randn(1, 12, 1240))
     with pytest.raises(ValueError, match="at most 1250"):
         model(torch.randn(1, 12, 2500))
-    with pytest.raises(ValueError, match="positive multiple of patch_size"):
+    with pytest.raises(StrictDataclassClassValidationError, match="positive multiple of patch_size"):
         EcgJepaModel(EcgJepaConfig.from_preset("tiny", signal_length=1240))
 
 

@@ -13,9 +13,10 @@ def episodes_frame(count: int = 5, length: int = 40) -> pd.DataFrame:
     rows = []
     for episode in range(count):
         for t in range(length):
-            rows.append(dict(episode=episode, time=t * 0.02, x=rng.normal() + episode, x_dot=rng.normal(),
-                             theta=rng.normal(), theta_dot=rng.normal(), force=rng.normal(), label=episode % 2))  # fmt: skip
-    return pd.DataFrame(rows).sample(frac=1.0, random_state=0).sort_values(["episode", "time"])
+            readings = dict(x=rng.normal() + episode, x_dot=rng.normal(), theta=rng.normal(), theta_dot=rng.normal())
+            rows.append(dict(episode=episode, time=t * 0.02, **readings, force=rng.normal(), label=episode % 2))
+    shuffled = pd.DataFrame(rows).sample(frac=1.0, random_state=0)
+    return shuffled.sort_values(["episode", "time"])
 
 
 def test_default_dataset_is_standardised_with_train_statistics():
@@ -51,7 +52,9 @@ def test_numpy_loader_and_folder_layout(tmp_path):
     assert train.tensors["commands"].shape == (6, 1, 40) and test.tensors["series"].shape == (1, 4, 40)
     commands = test.tensors["commands"]  # none recorded → zeros, standardised with the train statistics
     assert (commands == commands[0, 0, 0]).all()
-    torch.testing.assert_close(commands[0, 0, 0], -torch.tensor(train.normalizer.command_mean[0] / train.normalizer.command_std[0]))
+    torch.testing.assert_close(
+        commands[0, 0, 0], -torch.tensor(train.normalizer.command_mean[0] / train.normalizer.command_std[0])
+    )
 
 
 def test_bad_files_get_clear_errors(tmp_path):

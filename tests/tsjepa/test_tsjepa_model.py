@@ -1,7 +1,13 @@
 import pytest
 import torch
 from transformers import AutoModel
-from tsjepa import FutureWindowCollator, SemanticActor, TimeSeriesJepaConfig, TimeSeriesJepaForPreTraining, TimeSeriesJepaModel
+from tsjepa import (
+    FutureWindowCollator,
+    SemanticActor,
+    TimeSeriesJepaConfig,
+    TimeSeriesJepaForPreTraining,
+    TimeSeriesJepaModel,
+)
 from tsjepa.data import default_dataset
 
 
@@ -40,7 +46,9 @@ def test_save_and_load_give_identical_outputs(config, tmp_path):
         assert got.last_hidden_state.shape == (3, 1, 32)
         torch.testing.assert_close(got.pooler_output, expected.pooler_output, rtol=0, atol=0)
         commands = torch.randn(3, 15, 1)
-        torch.testing.assert_close(loaded.rollout(got.pooler_output, commands), encoder.rollout(expected.pooler_output, commands))
+        torch.testing.assert_close(
+            loaded.rollout(got.pooler_output, commands), encoder.rollout(expected.pooler_output, commands)
+        )
         # the last window of a long series equals the window itself
         torch.testing.assert_close(encoder(series[:, :, -16:]).pooler_output, expected.pooler_output)
 

@@ -15,8 +15,19 @@ def probe_accuracy(encoder, config):
     return linear_probe(train["embeddings"], train["labels"], test["embeddings"], test["labels"])["accuracy"]
 
 
-def test_pretraining_lowers_loss_and_beats_random_init_on_the_plant_probe(tmp_path):
-    config = TimeSeriesJepaConfig.from_preset("tiny", max_steps=200, num_train_trajectories=256, num_test_trajectories=128)
+@pytest.fixture
+def one_thread():
+    """Small convolutions thrash with 2 threads on a busy 2-core machine; one thread is several times faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_pretraining_lowers_loss_and_beats_random_init_on_the_plant_probe(tmp_path, one_thread):
+    config = TimeSeriesJepaConfig.from_preset(
+        "tiny", max_steps=200, num_train_trajectories=256, num_test_trajectories=128
+    )
     torch.manual_seed(0)
     random_accuracy = probe_accuracy(TimeSeriesJepaModel(config), config)
     args = TrainingArguments.from_config(config, str(tmp_path), show_progress=False, rankme_every=100)
@@ -30,10 +41,10 @@ def test_pretraining_lowers_loss_and_beats_random_init_on_the_plant_probe(tmp_pa
 
 
 def test_control_loop_expert_and_capacity_errors():
-    config = TimeSeriesJepaConfig.from_preset("tiny", control_steps=120)
+    config = TimeSeriesJepaConfig.from_preset("tiny", control_steps=400)
     normalizer = default_normalizer(config)
     expert = control_loop("expert", None, None, normalizer, config, 10_000, 8, 0.0)
-    assert expert["upright"] == 1.0 and expert["within_tolerance"] > 0.3 and expert["bits_per_step"] == 0.0
+    assert expert["upright"] == 1.0 and expert["within_tolerance"] > 0.5 and expert["bits_per_step"] == 0.0
     with pytest.raises(ValueError, match="cannot carry one quantised packet"):
         control_loop("tsjepa", TimeSeriesJepaModel(config), None, normalizer, config, 100, 8, 0.0)
     with pytest.raises(ValueError, match="policy must be one of"):

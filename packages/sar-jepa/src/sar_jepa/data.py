@@ -84,9 +84,9 @@ def speckled_scene(texture: np.ndarray, looks: int, rng: np.random.Generator) ->
 
 def _texture(name: str) -> np.ndarray:
     import skimage.data
+    from skimage.exposure import equalize_hist
 
-    image = getattr(skimage.data, name)()
-    return image.astype(np.float64) / 255.0
+    return equalize_hist(getattr(skimage.data, name)())
 
 
 @functools.lru_cache(maxsize=4)

@@ -53,7 +53,9 @@ def lqr_gain(half_length: float, params: CartPoleParams) -> np.ndarray:
     origin, length = np.zeros((1, 4)), np.array([half_length])
     jac_state = np.stack(
         [
-            (step(origin + eps * e, np.zeros(1), length, params) - step(origin - eps * e, np.zeros(1), length, params))[0]
+            (step(origin + eps * e, np.zeros(1), length, params) - step(origin - eps * e, np.zeros(1), length, params))[
+                0
+            ]
             / (2 * eps)
             for e in np.eye(4)
         ],

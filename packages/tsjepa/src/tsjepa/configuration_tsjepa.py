@@ -117,8 +117,7 @@ class TimeSeriesJepaConfig(JepaConfig):
             raise ValueError(f"deploy_encoder must be one of {SOURCES}, got {self.deploy_encoder!r}")
         if self.window_size < 2 or self.prediction_horizon < 1:
             raise ValueError(
-                f"window_size ({self.window_size}) must be >= 2 and prediction_horizon "
-                f"({self.prediction_horizon}) >= 1"
+                f"window_size ({self.window_size}) must be >= 2 and prediction_horizon ({self.prediction_horizon}) >= 1"
             )
         if self.trajectory_length < self.window_size + self.prediction_horizon:
             raise ValueError(

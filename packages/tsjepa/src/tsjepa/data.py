@@ -124,7 +124,9 @@ def read_table(path: Path, config: TimeSeriesJepaConfig) -> dict[str, np.ndarray
     for episode, rows in groups:
         times = rows[config.time_column].to_numpy()
         if np.any(np.diff(times) <= 0):
-            raise ValueError(f"{path}: time column {config.time_column!r} is not strictly increasing in episode {episode}")
+            raise ValueError(
+                f"{path}: time column {config.time_column!r} is not strictly increasing in episode {episode}"
+            )
         values = rows[config.channel_columns].to_numpy(dtype=np.float64).T
         series.append(values)
         commands.append(rows[config.command_columns].to_numpy(dtype=np.float64).T if has_commands else None)
@@ -162,8 +164,8 @@ def read_numpy(path: Path) -> dict[str, np.ndarray | None]:
         series = archive["series"]
         return {
             "series": series[None] if series.ndim == 2 else series,
-            "commands": archive["commands"] if "commands" in archive else None,
-            "labels": archive["labels"] if "labels" in archive else None,
+            "commands": archive.get("commands"),
+            "labels": archive.get("labels"),
         }
 
 
@@ -176,7 +178,10 @@ def read_arrays(path: Path, config: TimeSeriesJepaConfig) -> dict[str, np.ndarra
 
 
 def _split_file(path: Path) -> dict[str, Path]:
-    found = {split: next((p for p in sorted(path.glob(f"{split}.*")) if p.suffix in TABLE_SUFFIXES + NUMPY_SUFFIXES), None) for split in SPLITS}
+    found = {
+        split: next((p for p in sorted(path.glob(f"{split}.*")) if p.suffix in TABLE_SUFFIXES + NUMPY_SUFFIXES), None)
+        for split in SPLITS
+    }
     if found["train"] is None:
         raise FileNotFoundError(f"{path} holds no train.csv / train.parquet / train.npz / train.npy")
     return found

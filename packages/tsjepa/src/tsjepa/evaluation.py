@@ -20,7 +20,9 @@ def sample_anchors(dataset: TrajectoryDataset, config: TimeSeriesJepaConfig, per
     length = dataset.tensors["series"].shape[2]
     generator = torch.Generator().manual_seed(seed)
     ids = torch.arange(dataset.num_trajectories).repeat_interleave(per_trajectory)
-    anchors = torch.randint(config.window_size - 1, length - config.prediction_horizon, (len(ids),), generator=generator)
+    anchors = torch.randint(
+        config.window_size - 1, length - config.prediction_horizon, (len(ids),), generator=generator
+    )
     return ids, anchors
 
 
@@ -53,7 +55,9 @@ def actor_inputs(latents: torch.Tensor, config: TimeSeriesJepaConfig) -> torch.T
     return torch.nn.functional.normalize(latents, dim=-1) if config.actor_unit_latents else latents
 
 
-def train_actor(inputs: torch.Tensor, targets: torch.Tensor, config: TimeSeriesJepaConfig, seed: int = 0) -> SemanticActor:
+def train_actor(
+    inputs: torch.Tensor, targets: torch.Tensor, config: TimeSeriesJepaConfig, seed: int = 0
+) -> SemanticActor:
     """Fit a semantic actor (MSE, AdamW) on frozen inputs (N, F) → standardised commands (N, K)."""
     torch.manual_seed(seed)
     actor = SemanticActor(config, input_size=inputs.shape[1])
@@ -90,7 +94,9 @@ def command_errors(model, actor, views: dict, normalizer: Normalizer) -> dict[st
     rolled = actor_inputs(model.rollout(views["embeddings"], views["commands"]), config)
     future = actor(rolled.flatten(0, 1)).unflatten(0, rolled.shape[:2]).numpy()
     physical = normalizer.physical_commands
-    per_step = [nmae(physical(future[:, j]), physical(views["expert_future"][:, j].numpy())) for j in range(future.shape[1])]
+    per_step = [
+        nmae(physical(future[:, j]), physical(views["expert_future"][:, j].numpy())) for j in range(future.shape[1])
+    ]
     return {
         "command_nmae_received": nmae(physical(now), physical(views["expert_now"].numpy())),
         "command_nmae_horizon": float(np.mean(per_step)),
@@ -136,7 +142,11 @@ def control_loop(
         policy, config.num_channels * (config.window_size if policy == "raw_window" else 1)
     )
     bits = config.embedding_bits if policy.startswith("tsjepa") else config.raw_bits
-    uplink = Uplink(capacity_bits, payload_bits(values, bits), num_devices, packet_loss, seed) if policy != "expert" else None
+    uplink = (
+        Uplink(capacity_bits, payload_bits(values, bits), num_devices, packet_loss, seed)
+        if policy != "expert"
+        else None
+    )
     window = np.zeros((num_devices, config.num_channels, config.window_size), dtype=np.float32)
     latent, command = None, np.zeros(num_devices)
     within, upright, bits_sent = [], [], []
@@ -166,7 +176,9 @@ def control_loop(
             command = np.clip(command, -params.max_force, params.max_force)
         state = step(state, command, half_lengths, params)
         if t >= config.window_size:
-            within.append((np.abs(state[:, 0]) <= config.position_tolerance) & (np.abs(state[:, 2]) <= config.angle_tolerance))
+            within.append(
+                (np.abs(state[:, 0]) <= config.position_tolerance) & (np.abs(state[:, 2]) <= config.angle_tolerance)
+            )
             upright.append(np.abs(state[:, 2]) <= 0.21)
     return {
         "within_tolerance": float(np.mean(within)),
@@ -210,7 +222,13 @@ def evaluate(encoder: TimeSeriesJepaModel, config: TimeSeriesJepaConfig, data: s
         capacity = config.capacity_bits or default_capacity(config)
         for policy in ("tsjepa", "raw_window"):
             result = control_loop(
-                policy, encoder, actors[policy], default_normalizer(config), config, capacity, config.num_devices,
+                policy,
+                encoder,
+                actors[policy],
+                default_normalizer(config),
+                config,
+                capacity,
+                config.num_devices,
                 config.packet_loss,
             )
             metrics.update({f"{policy}_{name}": value for name, value in result.items()})

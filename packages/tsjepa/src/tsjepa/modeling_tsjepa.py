@@ -43,7 +43,9 @@ class ResidualBlock1d(nn.Module):
         self.shortcut = (
             nn.Identity()
             if in_width == out_width
-            else nn.Sequential(nn.Conv1d(in_width, out_width, 1, bias=False), nn.BatchNorm1d(out_width, momentum=momentum))
+            else nn.Sequential(
+                nn.Conv1d(in_width, out_width, 1, bias=False), nn.BatchNorm1d(out_width, momentum=momentum)
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +158,9 @@ class TimeSeriesJepaModel(TimeSeriesJepaPreTrainedModel):
         windows = series[:, :, -self.config.window_size :] if indices is None else gather_windows(series, indices)
         return self.encoder(windows)
 
-    def forward(self, series: torch.Tensor, indices: torch.Tensor | None = None, **kwargs) -> BaseModelOutputWithPooling:
+    def forward(
+        self, series: torch.Tensor, indices: torch.Tensor | None = None, **kwargs
+    ) -> BaseModelOutputWithPooling:
         embedding = self.embed(series, indices)
         return BaseModelOutputWithPooling(last_hidden_state=embedding[:, None], pooler_output=embedding)
 
