@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file is noise here
     try:
         args.func(args)
     except (LookupError, ValueError, FileNotFoundError, ImportError, StrictDataclassError) as error:
