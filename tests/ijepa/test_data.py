@@ -87,3 +87,11 @@ def test_bad_data_are_clear_errors(tmp_path):
     data = load_dataset(str(tmp_path / "broken"), "train", CONFIG)
     with pytest.raises(ValueError, match="not an image file"):
         data[0]
+
+
+def test_default_dataset_prefixes_mix_the_classes():
+    from ijepa import ImageJepaConfig
+    from ijepa.data import default_dataset
+
+    test = default_dataset("test", ImageJepaConfig.from_preset("tiny"))
+    assert len({int(test[i]["labels"]) for i in range(30)}) >= 5

