@@ -1,0 +1,16 @@
+"""The README's main job, end to end: `jepa demo ijepa` pretrains the tiny preset on the embedded digits and
+its (EMA target) encoder beats a random-init encoder on the linear probe. Takes about 2–3 minutes on 2 cores."""
+
+from jepa_core.cli import main
+
+
+def test_demo_pretrained_encoder_beats_random_init(tmp_path, capsys):
+    assert main(["demo", "ijepa", "--output-dir", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "reloaded as ImageJepaModel through AutoModel" in out
+    row = next(line.split() for line in out.splitlines() if line.startswith("ijepa "))
+    metric, pretrained, random_init = row[1], float(row[2]), float(row[3])
+    assert metric == "linear_probe_accuracy"
+    # measured 0.765 vs 0.711 on an idle 2-core machine (packages/ijepa/README.md)
+    assert pretrained > random_init + 0.02, (pretrained, random_init)
+    assert (tmp_path / "demo" / "README.md").read_text().count("linear_probe_accuracy") >= 1
