@@ -7,13 +7,12 @@ the trivial one, scaled by `λ / (1 − λ)`, are the ROI coordinates. The group
 (e.g. from the training subjects) and saved with the model as a buffer.
 """
 
-import json
 from collections.abc import Sequence
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import torch
+from jepa_core.processing import SavableProcessor
 from scipy import signal
 from scipy.sparse.csgraph import connected_components
 
@@ -130,7 +129,9 @@ def resample(series: np.ndarray, repetition_time: float, target_repetition_time:
     return signal.resample_poly(series, ratio.numerator, ratio.denominator, axis=1, padtype="line")
 
 
-class BrainJepaProcessor:
+class BrainJepaProcessor(SavableProcessor):
+    processor_file = PROCESSOR_FILE
+
     """One subject's ROI time series (any layout) → a validated, robust-scaled (R, T) float tensor.
 
     - layout: `"auto"` finds the ROI axis by `num_rois` (an error if neither or both axes match),
@@ -253,16 +254,3 @@ class BrainJepaProcessor:
             "median": None if self.median is None else self.median.tolist(),
             "iqr": None if self.iqr is None else self.iqr.tolist(),
         }
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / PROCESSOR_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "BrainJepaProcessor":
-        path = Path(folder) / PROCESSOR_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder} has no {PROCESSOR_FILE}; save one with processor.save_pretrained")
-        return cls(**json.loads(path.read_text()))

@@ -5,12 +5,11 @@ Steps: check the input, reorder leads by name (case-insensitive), interpolate Na
 fitted once and saved with the processor, clip to ±5.
 """
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
+from jepa_core.processing import SavableProcessor
 
 from .configuration_ecg_jepa import STANDARD_LEADS
 
@@ -31,7 +30,9 @@ def interpolate_nan(lead: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[finite], lead[finite])
 
 
-class EcgJepaProcessor:
+class EcgJepaProcessor(SavableProcessor):
+    processor_file = PROCESSOR_FILE
+
     """Turns (leads, samples) arrays at any sample rate into (leads, samples at 500 Hz) float32 tensors.
 
     `lead_mean` / `lead_std` (one value per lead) come from `fit` on training records and are saved by
@@ -180,20 +181,4 @@ class EcgJepaProcessor:
     def to_dict(self) -> dict:
         keys = ("sampling_rate", "lead_names", "highpass_hz", "filter_order", "clip_value", "min_samples",
                 "bad_lead_policy", "lead_mean", "lead_std")  # fmt: skip
-        return {"processor_class": type(self).__name__, **{k: getattr(self, k) for k in keys}}
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / PROCESSOR_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "EcgJepaProcessor":
-        path = Path(folder) / PROCESSOR_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder} has no {PROCESSOR_FILE}; save one with processor.save_pretrained()")
-        values = json.loads(path.read_text())
-        if values.pop("processor_class", cls.__name__) != cls.__name__:
-            raise ValueError(f"{path} was not written by {cls.__name__}")
-        return cls(**values)
+        return {k: getattr(self, k) for k in keys}

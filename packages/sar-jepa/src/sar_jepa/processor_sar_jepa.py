@@ -8,7 +8,6 @@ Inputs: `SarJepaProcessor` reads GeoTIFFs with rasterio (single/multi-band, inte
 dB), masks nodata, chips scenes into georeferenced tiles and scales amplitude to [0, 1].
 """
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import rasterio
 import torch
 import torch.nn.functional as F
+from jepa_core.processing import SavableProcessor
 from rasterio import Affine
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
@@ -100,7 +100,9 @@ class SarRaster:
 
 
 @dataclass
-class SarJepaProcessor:
+class SarJepaProcessor(SavableProcessor):
+    processor_file = PROCESSOR_FILE
+
     """GeoTIFF → model input. Every choice is a field, saved with `save_pretrained` as JSON.
 
     - `bands`: 1-based bands to read (None: all); their count must equal `num_channels` (× 2 for I/Q pairs).
@@ -254,21 +256,8 @@ class SarJepaProcessor:
                     tiles.append(tile)
         return tiles
 
-    # ---------------------------------------------------------------- saving
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / PROCESSOR_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"processor_class": type(self).__name__, **asdict(self)}, indent=2))
-        return path
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "SarJepaProcessor":
-        path = Path(folder) / PROCESSOR_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder} has no {PROCESSOR_FILE}; save one with SarJepaProcessor.save_pretrained")
-        values = json.loads(path.read_text())
-        values.pop("processor_class", None)
-        return cls(**values)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def write_geotiff(

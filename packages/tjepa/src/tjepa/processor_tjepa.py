@@ -12,7 +12,6 @@ Policies (each a clear error or a documented behaviour):
 - at transform a missing column raises; extra columns are ignored with a warning; an empty table raises.
 """
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from jepa_core.processing import SavableProcessor
 from scipy.special import ndtri
 
 PROCESSOR_FILE = "processor_config.json"
@@ -74,7 +74,9 @@ def quantile_to_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     )
 
 
-class TabularJepaProcessor:
+class TabularJepaProcessor(SavableProcessor):
+    processor_file = PROCESSOR_FILE
+
     """Fitted preprocessing of a table for T-JEPA.
 
     Declare the schema (`numerical_columns`, `categorical_columns`, `target_column`) or let `fit` infer it:
@@ -325,32 +327,12 @@ class TabularJepaProcessor:
         keys = ("numerical_columns", "categorical_columns", "target_column", "task", "scaling", "missing_values",
                 "unknown_categories", "n_quantiles", "numerical_stats", "categories", "classes",
                 "dropped_columns")  # fmt: skip
-        return {"processor_class": type(self).__name__, **{k: getattr(self, k) for k in keys}}
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write `processor_config.json` into `folder` (next to the model's config.json)."""
-        path = Path(folder) / PROCESSOR_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_scalar))
-        return path
+        return {k: getattr(self, k) for k in keys}
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, verbose: bool = False) -> "TabularJepaProcessor":
-        path = Path(folder) / PROCESSOR_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no {PROCESSOR_FILE} in {folder}; save the fitted processor with processor.save_pretrained(folder)"
-            )
-        state = json.loads(path.read_text())
-        if state.pop("processor_class", None) != cls.__name__:
-            raise ValueError(f"{path} was not written by {cls.__name__}")
-        fitted = {k: state.pop(k) for k in ("numerical_stats", "categories", "classes", "dropped_columns")}
-        processor = cls(**state, verbose=verbose)
+    def from_dict(cls, values: dict, verbose: bool = False) -> "TabularJepaProcessor":
+        """A fitted processor from `to_dict()` values (`from_pretrained(folder)` reads `processor_config.json`)."""
+        fitted = {k: values.pop(k) for k in ("numerical_stats", "categories", "classes", "dropped_columns")}
+        processor = cls(**values, verbose=verbose)
         processor.__dict__.update(fitted, fitted=True)
         return processor
-
-
-def _json_scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot save {type(value).__name__} in {PROCESSOR_FILE}")
