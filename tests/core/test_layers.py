@@ -75,3 +75,15 @@ def test_patch_embeddings_shapes_and_errors():
         PatchEmbed2d(3, 8, 4)(torch.randn(1, 1, 16, 16))
     with pytest.raises(ValueError, match="multiple"):
         PatchEmbed1d(12, 8, 25)(torch.randn(1, 12, 101))
+
+
+def test_build_encoder_sizes_from_the_config_or_overrides():
+    from jepa_core.modeling_utils import build_encoder
+    from toy_domain import ToyConfig
+
+    config = ToyConfig.from_preset("tiny")
+    default = build_encoder(config)
+    assert default.norm.normalized_shape == (32,) and len(default.blocks) == 2
+    narrow = build_encoder(config, 1, width=16, depth=3, num_heads=4)
+    assert narrow(torch.randn(2, 5, 16)).shape == (2, 6, 16) and len(narrow.blocks) == 3
+    assert narrow.blocks[0].attn.num_heads == 4

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from jepa_core.processing import SavableProcessor
 
 

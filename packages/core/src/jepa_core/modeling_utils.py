@@ -156,13 +156,21 @@ class JepaForPreTraining(JepaPreTrainedModel):
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))
 
 
-def build_encoder(config: JepaConfig, num_prefix_tokens: int = 0) -> TransformerEncoder:
-    """The transformer trunk of an encoder, sized by the config."""
+def build_encoder(
+    config: JepaConfig,
+    num_prefix_tokens: int = 0,
+    *,
+    width: int | None = None,
+    depth: int | None = None,
+    num_heads: int | None = None,
+    mlp_ratio: float | None = None,
+) -> TransformerEncoder:
+    """A transformer trunk sized by the config's encoder fields; keywords override the size (e.g. a predictor's)."""
     return TransformerEncoder(
-        config.hidden_size,
-        config.num_hidden_layers,
-        config.num_attention_heads,
-        config.mlp_ratio,
+        width or config.hidden_size,
+        depth or config.num_hidden_layers,
+        num_heads or config.num_attention_heads,
+        mlp_ratio or config.mlp_ratio,
         config.qkv_bias,
         config.use_bias,
         config.drop_path_rate,

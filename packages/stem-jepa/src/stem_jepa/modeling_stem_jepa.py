@@ -8,7 +8,6 @@ saved model can score stems against a mix on its own (`stem_jepa.retrieval.rank_
 
 import torch
 import torch.nn.functional as F
-from jepa_core.encoder import TransformerEncoder
 from jepa_core.layers import PatchEmbed2d, sincos_2d
 from jepa_core.losses import jepa_loss
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, JepaPreTrainingOutput, build_encoder
@@ -113,15 +112,12 @@ class TransformerStemPredictor(nn.Module):
         freq, time = config.grid_shape
         self.register_buffer("pos_embed", sincos_2d(freq, time, width).reshape(freq, time, -1), persistent=True)
         self.instrument_embed = nn.Embedding(config.num_instruments, width)
-        self.trunk = TransformerEncoder(
-            width,
-            config.pred_num_hidden_layers,
-            config.pred_num_attention_heads,
-            config.pred_mlp_ratio,
-            config.qkv_bias,
-            config.use_bias,
-            config.drop_path_rate,
-            config.layer_norm_eps,
+        self.trunk = build_encoder(
+            config,
+            width=width,
+            depth=config.pred_num_hidden_layers,
+            num_heads=config.pred_num_attention_heads,
+            mlp_ratio=config.pred_mlp_ratio,
         )
         self.proj = nn.Linear(width, config.hidden_size)
 
