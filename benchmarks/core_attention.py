@@ -1,8 +1,9 @@
 """Encoder + predictor pretraining-step throughput and peak memory: SDPA attention vs plain softmax(QKᵀ)V.
 
 Size: encoder 192 wide × 12 deep × 3 heads on a 14 × 14 token grid (ViT-Tiny/16 at 224 px), predictor 192 wide
-× 6 deep, I-JEPA multi-block masks (4 targets), batch 8, fp32. Each variant runs in its own process so that
-peak memory (max RSS on CPU, max allocated on GPU) belongs to it alone. Usage:
+× 6 deep, I-JEPA multi-block masks (4 targets), batch 8, in fp32 and in bf16 autocast. Each variant runs in its
+own process so that peak memory (max RSS on CPU, max allocated on GPU) belongs to it alone. The bf16 rows decide
+`Attention`'s "auto" backend (plain attention for reduced precision on CPU). Usage:
 
     uv run python benchmarks/core_attention.py [--steps 10] [--device cpu|cuda]
 
@@ -29,19 +30,20 @@ from readme_section import write_section
 GRID, WIDTH, BATCH = (14, 14), 192, 8
 
 
-def build(use_sdpa: bool, device: str):
+def build(backend: str, device: str):
     encoder = TransformerEncoder(WIDTH, 12, 3).to(device)
     predictor = JepaPredictor(WIDTH, 192, 6, 3).to(device)
     target = EmaTarget(encoder)
     for module in list(encoder.modules()) + list(predictor.modules()) + list(target.modules()):
         if isinstance(module, Attention):
-            module.use_sdpa = use_sdpa
+            module.backend = backend
     return encoder, predictor, target
 
 
-def run_variant(use_sdpa: bool, steps: int, device: str) -> dict:
+def run_variant(backend: str, dtype: str, steps: int, device: str) -> dict:
     torch.manual_seed(0)
-    encoder, predictor, target = build(use_sdpa, device)
+    encoder, predictor, target = build(backend, device)
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bf16")
     params = list(encoder.parameters()) + list(predictor.parameters())
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     pos = sincos_2d(*GRID, WIDTH).to(device)
@@ -50,9 +52,10 @@ def run_variant(use_sdpa: bool, steps: int, device: str) -> dict:
 
     def step():
         context_indices, target_indices = (t.to(device) for t in sampler(BATCH, generator))
-        targets, _ = target({"tokens": tokens + pos}, target_indices)
-        context = encoder(tokens + pos, context_indices)
-        loss = jepa_loss(predictor(context, context_indices, target_indices, pos), targets, normalize=True)
+        with autocast:
+            targets, _ = target({"tokens": tokens + pos}, target_indices)
+            context = encoder(tokens + pos, context_indices)
+            loss = jepa_loss(predictor(context, context_indices, target_indices, pos), targets, normalize=True)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -80,30 +83,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--variant", choices=["sdpa", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        print(json.dumps(run_variant(args.variant == "sdpa", args.steps, args.device)))
+        print(json.dumps(run_variant(*args.variant.split("-"), args.steps, args.device)))
         return
     results = {}
-    for variant in ["sdpa", "plain"]:
+    for variant in ["sdpa-fp32", "plain-fp32", "sdpa-bf16", "plain-bf16"]:
         command = [sys.executable, __file__, "--variant", variant, "--steps", str(args.steps), "--device", args.device]
         results[variant] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    speedup = results["sdpa"]["samples_per_s"] / results["plain"]["samples_per_s"]
-    memory = results["sdpa"]["peak_memory_mb"] / results["plain"]["peak_memory_mb"]
+
+    def ratios(dtype: str) -> str:
+        sdpa, plain = results[f"sdpa-{dtype}"], results[f"plain-{dtype}"]
+        speed, memory = (sdpa[key] / plain[key] for key in ("samples_per_s", "peak_memory_mb"))
+        return f"{dtype}: SDPA / plain {speed:.2f}× throughput, {memory:.2f}× peak memory"
+
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     memory_kind = "max allocated" if args.device == "cuda" else "process max RSS"
     lines = [
         "## jepa-core: SDPA vs plain attention",
         "",
-        f"Encoder 192×12 + predictor 192×6, 196 tokens, 4 target blocks, batch {BATCH}, fp32, {args.steps} steps "
+        f"Encoder 192×12 + predictor 192×6, 196 tokens, 4 target blocks, batch {BATCH}, {args.steps} steps "
         f"on {device}, torch {torch.__version__}. Command: `uv run python benchmarks/core_attention.py`.",
         "",
-        f"| attention | samples/s | peak memory (MB, {memory_kind}) |",
+        f"| attention-precision | samples/s | peak memory (MB, {memory_kind}) |",
         "|---|---|---|",
         *[f"| {v} | {r['samples_per_s']:.1f} | {r['peak_memory_mb']:.0f} |" for v, r in results.items()],
         "",
-        f"SDPA / plain: {speedup:.2f}× throughput, {memory:.2f}× peak memory.",
+        f"{ratios('fp32')}; {ratios('bf16')}.",
         "",
     ]
     print("\n".join(lines))

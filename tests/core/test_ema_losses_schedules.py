@@ -1,8 +1,10 @@
+import copy
+
 import pytest
 import torch
 from jepa_core.ema import ema_update, momentum_schedule
 from jepa_core.losses import jepa_loss, normalize_targets
-from jepa_core.training import cosine, parameter_groups, warmup_cosine
+from jepa_core.training import build_optimizer, cosine, parameter_groups, warmup_cosine
 from torch import nn
 
 
@@ -52,6 +54,22 @@ def test_parameter_groups_exclude_bias_and_norms():
     decay, no_decay = parameter_groups(model, 0.05)
     assert [p.shape for p in decay["params"]] == [(4, 3)]
     assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0
+
+
+def test_build_optimizer_uses_the_fused_kernel_with_the_same_update():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    reference = copy.deepcopy(model)
+    fused = build_optimizer(model, 0.1, 0.05)
+    plain = torch.optim.AdamW(parameter_groups(reference, 0.05), lr=0.1, foreach=False)
+    assert fused.defaults["fused"]
+    for _ in range(3):
+        for net, optimizer in ((model, fused), (reference, plain)):
+            net(torch.randn(5, 3, generator=torch.Generator().manual_seed(1))).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_training_arguments_take_optimizer_settings_from_the_config(tmp_path):

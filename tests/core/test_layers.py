@@ -8,6 +8,7 @@ from jepa_core.layers import (
     PatchEmbed1d,
     PatchEmbed2d,
     plain_attention,
+    prefers_plain,
     sincos_1d,
     sincos_2d,
     sincos_from_coordinates,
@@ -46,12 +47,40 @@ def test_sdpa_attention_equals_plain_softmax():
     attention = Attention(32, 4).eval()
     x = torch.randn(2, 7, 32)
     fast = attention(x)
-    attention.use_sdpa = False
+    attention.backend = "plain"
     assert torch.allclose(fast, attention(x), atol=1e-5)
     q, k, v = torch.randn(3, 1, 2, 5, 8).unbind(0)
     mask = torch.ones(5, 5, dtype=torch.bool).tril()
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     assert torch.allclose(plain_attention(q, k, v, mask), expected, atol=1e-5)
+
+
+def test_reduced_precision_on_cpu_takes_the_plain_path_and_matches_fp32():
+    torch.manual_seed(0)
+    attention = Attention(64, 4).eval()
+    x = torch.randn(2, 50, 64)
+    mask = torch.rand(2, 1, 50, 50) > 0.3
+    mask[..., 0] = True  # every query sees at least one key
+    reference = attention(x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = attention.qkv(x)
+        low = attention(x, mask)
+    assert prefers_plain(q) and not prefers_plain(x)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - reference).abs().max() < 0.05 * reference.abs().max()
+    attention.backend = "sdpa"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fused = attention(x, mask)
+    assert (low.float() - fused.float()).abs().max() < 0.05 * reference.abs().max()
+
+
+def test_plain_attention_dropout_zeroes_weights_and_rescales():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, 1, 4, 8).unbind(0)
+    ones = torch.ones_like(v)
+    out = plain_attention(q, k, ones, dropout_p=0.5)  # each row: sum of kept weights × 2
+    assert not torch.allclose(out, ones) and torch.all((out >= 0) & (out <= 2 + 1e-6))
+    assert torch.allclose(plain_attention(q, k, ones, dropout_p=0.0), ones)
 
 
 def test_attention_rejects_width_not_divisible_by_heads():

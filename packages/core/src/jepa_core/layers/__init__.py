@@ -1,6 +1,6 @@
 """Shared transformer building blocks."""
 
-from .attention import Attention, plain_attention
+from .attention import Attention, plain_attention, prefers_plain
 from .block import Block, DropPath, stochastic_depth_rates
 from .mlp import Mlp
 from .patch_embed import PatchEmbed1d, PatchEmbed2d
@@ -14,6 +14,7 @@ __all__ = [
     "PatchEmbed1d",
     "PatchEmbed2d",
     "plain_attention",
+    "prefers_plain",
     "sincos_1d",
     "sincos_2d",
     "sincos_from_coordinates",
