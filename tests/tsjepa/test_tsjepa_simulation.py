@@ -60,3 +60,22 @@ def test_uplink_capacity_scheduling_and_loss():
     delivered = np.mean([lossy.step()[0].mean() for _ in range(2000)])
     assert abs(delivered - 0.75) < 0.02
     assert lossy.step()[1] == 4 * packet
+
+
+def test_round_robin_ignores_losses_and_max_age_resends_first():
+    packet = payload_bits(32, 8)
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        Uplink(packet, packet, num_devices=4, packet_loss=0.0, scheduler="lottery")
+    robin = Uplink(3 * packet, packet, num_devices=4, packet_loss=0.5, seed=1, scheduler="round_robin")
+    cycled = [robin.step() for _ in range(4)]
+    assert all(bits == 3 * packet for _, bits in cycled)
+    rng = np.random.default_rng(1)  # the same loss draws: scheduled (0, 1, 2), (3, 0, 1), (2, 3, 0), (1, 2, 3)
+    order = np.array([[0, 1, 2], [3, 0, 1], [2, 3, 0], [1, 2, 3]])
+    for (delivered, _), scheduled in zip(cycled, order, strict=True):
+        expected = np.zeros(4, dtype=bool)
+        expected[scheduled[rng.random(3) >= 0.5]] = True
+        np.testing.assert_array_equal(delivered, expected)
+    # max-age gives the longest-starved devices the next slots
+    aged = Uplink(packet, packet, num_devices=3, packet_loss=0.0, scheduler="max_age")
+    aged.ages[:] = [2, 7, 5]
+    assert np.nonzero(aged.step()[0])[0].tolist() == [1]

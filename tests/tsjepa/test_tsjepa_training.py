@@ -49,4 +49,6 @@ def test_control_loop_expert_and_capacity_errors():
         control_loop("tsjepa", TimeSeriesJepaModel(config), None, normalizer, config, 100, 8, 0.0)
     with pytest.raises(ValueError, match="policy must be one of"):
         control_loop("telepathy", None, None, normalizer, config, 10_000, 8, 0.0)
+    with pytest.raises(ValueError, match="control_steps"):
+        control_loop("expert", None, None, normalizer, config.from_preset("tiny", control_steps=16), 10_000, 8, 0.0)
     assert np.isfinite(expert["within_tolerance"])

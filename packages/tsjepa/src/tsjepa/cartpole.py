@@ -164,3 +164,14 @@ def render_frames(states: np.ndarray, half_lengths: np.ndarray, height: int = 32
     distance = np.hypot(px - cart_x - along * dx, py - rail - along * dy)
     pole = distance <= 0.6 * metres_per_pixel
     return np.maximum(cart * 0.5, pole * 1.0).astype(np.float32)
+
+
+def render_series(states: np.ndarray, half_lengths: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Frames of trajectories: states (N, 4, T), half-lengths (N,) → (N, height × width, T), pixels as channels."""
+    count, _, length = states.shape
+    flat = states.transpose(0, 2, 1).reshape(-1, 4)
+    lengths = np.repeat(np.asarray(half_lengths, dtype=np.float64), length)
+    frames = np.concatenate(
+        [render_frames(flat[i : i + 4096], lengths[i : i + 4096], height, width) for i in range(0, len(flat), 4096)]
+    )
+    return frames.reshape(count, length, height * width).transpose(0, 2, 1).copy()

@@ -4,6 +4,7 @@ from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
 
 SOURCES = ("context", "target")
+OBSERVATIONS = ("sensors", "frames")
 
 
 @strict
@@ -15,9 +16,11 @@ class TimeSeriesJepaConfig(JepaConfig):
     = 15 steps conditioned on the commands, cosine loss, EMA 0.99 (fixed), SGD lr 0.2, batch 256, wd 4e-4;
     semantic actor MLP 1024 → 256 → 1 with dropout 0.2, AdamW lr 0.006, batch 200, 300 epochs.
 
-    Choices the paper leaves open (each a field): the input is a window of `window_size` sensor readings of
-    `num_channels` channels (the sensor form of the journal's κ-frame stack); the ResNet is 1-D over time with
-    `blocks_per_stage` basic blocks and its output is flattened over time then projected to `hidden_size`;
+    Choices the paper leaves open (each a field): the input (`observation`) is a window of `window_size` sensor
+    readings of `num_channels` channels (1-D ResNet over time, stride 1), or the journal's stack of κ =
+    `window_size` rendered grey frames of `frame_height` × `frame_width` (2-D ResNet, frames stacked as input
+    channels, stride 2 per stage); `blocks_per_stage` basic blocks; the output is flattened then projected to
+    `hidden_size`;
     the predictor fuses latent and command by concatenation (`pred_num_hidden_layers` hidden layers of
     `pred_hidden_size`), and is trained on the applied commands of the data; `deploy_encoder` picks which encoder
     the exported model (and so the device) uses. Channel defaults: `embedding_bits` per value, `packet_loss`.
@@ -36,12 +39,23 @@ class TimeSeriesJepaConfig(JepaConfig):
             hidden_size=128, encoder_widths=[32, 64, 128], pred_hidden_size=512, max_steps=3000,
             learning_rate=1e-3, warmup_ratio=0.05, num_train_trajectories=2048,
         ),
+        "tiny_frames": dict(
+            observation="frames", window_size=2, frame_height=16, frame_width=32, hidden_size=32,
+            encoder_widths=[16, 32], pred_hidden_size=128, train_batch_size=64, max_steps=300, learning_rate=3e-3,
+            start_learning_rate=3e-4, final_learning_rate=1e-4, warmup_ratio=0.05, weight_decay=1e-4,
+            final_weight_decay=1e-4, num_train_trajectories=256, num_test_trajectories=64,
+            actor_hidden_sizes=[128, 64], actor_epochs=30, actor_batch_size=128, control_steps=150,
+        ),
         "paper": {},
     }  # fmt: skip
 
-    # input
+    # input: "sensors" = windows of sensor readings (num_channels, window_size); "frames" = the journal's stacks of
+    # window_size (κ) rendered grey frames, flattened to frame_height × frame_width channels (set automatically)
+    observation: str = "sensors"
     num_channels: int = 4
     window_size: int = 16
+    frame_height: int = 32
+    frame_width: int = 64
     # encoder (ResNet over time)
     hidden_size: int = 256
     encoder_widths: list[int] | None = None
@@ -95,6 +109,7 @@ class TimeSeriesJepaConfig(JepaConfig):
     embedding_bits: int = 8
     raw_bits: int = 8
     packet_loss: float = 0.1
+    scheduler: str = "max_age"
     num_devices: int = 16
     capacity_bits: int | None = None
     control_steps: int = 300
@@ -112,6 +127,12 @@ class TimeSeriesJepaConfig(JepaConfig):
             self.channel_columns = ["x", "x_dot", "theta", "theta_dot"]
         if self.command_columns is None:
             self.command_columns = ["force"]
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
+        if self.observation == "frames":
+            if self.frame_height < 8 or self.frame_width < 8:
+                raise ValueError(f"frames must be at least 8 × 8 pixels, got {self.frame_height} × {self.frame_width}")
+            self.num_channels = self.frame_height * self.frame_width
         super().__post_init__(**kwargs)
         if self.deploy_encoder not in SOURCES:
             raise ValueError(f"deploy_encoder must be one of {SOURCES}, got {self.deploy_encoder!r}")

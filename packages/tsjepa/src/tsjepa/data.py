@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .cartpole import simulate
+from .cartpole import render_series, simulate
 from .configuration_tsjepa import TimeSeriesJepaConfig
 from .processor_tsjepa import Normalizer, check_commands, check_series
 
@@ -50,7 +50,7 @@ def build_dataset(
     if commands is None:  # no commands recorded: the predictor is then conditioned on zeros
         commands = np.zeros((series.shape[0], config.num_commands, series.shape[2]), dtype=np.float32)
     commands = check_commands(commands, series, config.num_commands)
-    normalizer = normalizer or Normalizer.fit(series, commands)
+    normalizer = normalizer or Normalizer.fit(series, commands, config.observation == "sensors")
     tensors = {
         "series": torch.from_numpy(normalizer.series(series)),
         "commands": torch.from_numpy(normalizer.commands(commands)),
@@ -74,26 +74,45 @@ def _simulated(count: int, length: int, half_lengths: tuple[float, ...], seed: i
     return simulate(count, length, list(half_lengths), seed, command_noise=noise)
 
 
-def simulated_split(split: str, config: TimeSeriesJepaConfig):
-    """The raw simulated trajectories of a split (cached): train and test use different seeds."""
+@functools.lru_cache(maxsize=4)
+def _frames(height: int, width: int, *simulation):
+    runs = _simulated(*simulation)
+    return render_series(runs.states, runs.half_lengths, height, width)
+
+
+def _simulation(split: str, config: TimeSeriesJepaConfig) -> tuple:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     count = config.num_train_trajectories if split == "train" else config.num_test_trajectories
-    seed = config.data_seed * 2 + (split == "test")
-    return _simulated(count, config.trajectory_length, tuple(config.pole_half_lengths), seed, config.command_noise)
+    seed = config.data_seed * 2 + (split == "test")  # train and test use different seeds
+    return count, config.trajectory_length, tuple(config.pole_half_lengths), seed, config.command_noise
+
+
+def simulated_split(split: str, config: TimeSeriesJepaConfig):
+    """The raw simulated trajectories of a split (cached)."""
+    return _simulated(*_simulation(split, config))
+
+
+def simulated_observations(split: str, config: TimeSeriesJepaConfig) -> np.ndarray:
+    """What the devices observe (cached): noisy sensor readings (N, 4, T) or rendered frames (N, H × W, T)."""
+    if config.observation == "sensors":
+        return simulated_split(split, config).sensors
+    return _frames(config.frame_height, config.frame_width, *_simulation(split, config))
 
 
 def default_normalizer(config: TimeSeriesJepaConfig) -> Normalizer:
     train = simulated_split("train", config)
-    return Normalizer.fit(train.sensors, train.commands[:, None])
+    return Normalizer.fit(
+        simulated_observations("train", config), train.commands[:, None], config.observation == "sensors"
+    )
 
 
 def default_dataset(split: str, config: TimeSeriesJepaConfig) -> TrajectoryDataset:
-    """Embedded data: parallel cart-poles under the LQR expert (+ exploration), label = pole-length class."""
+    """Embedded data: parallel cart-poles under the LQR expert (+ exploration), label = pole-length class; the
+    series are sensor readings or rendered frames per `config.observation`."""
     runs = simulated_split(split, config)
-    return build_dataset(
-        runs.sensors, runs.commands, runs.labels, config, default_normalizer(config), runs.expert_commands
-    )
+    series = simulated_observations(split, config)
+    return build_dataset(series, runs.commands, runs.labels, config, default_normalizer(config), runs.expert_commands)
 
 
 def _table(path: Path):
@@ -222,5 +241,5 @@ def load_dataset(path: str, split: str, config: TimeSeriesJepaConfig) -> Traject
         if train["commands"] is None
         else check_commands(train["commands"], train_series, config.num_commands)
     )
-    normalizer = Normalizer.fit(train_series, train_commands)
+    normalizer = Normalizer.fit(train_series, train_commands, config.observation == "sensors")
     return build_dataset(arrays["series"], arrays["commands"], arrays["labels"], config, normalizer)

@@ -5,13 +5,14 @@ import numpy as np
 import torch
 from jepa_core.evaluation import linear_probe
 
-from .cartpole import CartPoleParams, LqrExpert, initial_states, step
+from .cartpole import CartPoleParams, LqrExpert, initial_states, render_frames, step
 from .channel import Uplink, payload_bits, quantize
 from .configuration_tsjepa import TimeSeriesJepaConfig
 from .data import TrajectoryDataset, default_dataset, default_normalizer, load_dataset
 from .modeling_tsjepa import SemanticActor, TimeSeriesJepaModel, gather_commands, gather_windows
 from .processor_tsjepa import Normalizer
 
+FALLEN_ANGLE = 0.21  # rad (12°, Gymnasium's threshold): beyond it a pole counts as fallen
 POLICIES = ("tsjepa", "tsjepa_hold", "raw_window", "raw_reading", "expert")
 
 
@@ -104,6 +105,17 @@ def command_errors(model, actor, views: dict, normalizer: Normalizer) -> dict[st
     }
 
 
+def packet_bits(policy: str, config: TimeSeriesJepaConfig) -> int:
+    """Bits of one device's packet under `policy`: its quantised embedding, window or latest reading (0: expert)."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if policy == "expert":
+        return 0
+    if policy.startswith("tsjepa"):
+        return payload_bits(config.hidden_size, config.embedding_bits)
+    return payload_bits(config.num_channels * (config.window_size if policy == "raw_window" else 1), config.raw_bits)
+
+
 def default_capacity(config: TimeSeriesJepaConfig) -> int:
     """Room for a quarter of the devices' embeddings per step (at least one)."""
     return payload_bits(config.hidden_size, config.embedding_bits) * max(1, config.num_devices // 4)
@@ -128,30 +140,38 @@ def control_loop(
     the others the remote rolls the last latent forward with the last command ("tsjepa_hold" holds the last
     command instead); "raw_window" / "raw_reading" send the quantised window / latest reading and hold the last
     command otherwise; "expert" is the LQR on the true state with a perfect link. Downlink commands are not lost.
-    Returns the share of device-steps within the paper's tolerance, the share still upright and bits per step.
+    Returns the command NMAE against the expert at the true state (while the pole is up), the share of device-steps
+    within the paper's tolerance, the share of poles upright throughout and the bits sent per step (never above
+    `capacity_bits`).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    if config.control_steps <= config.window_size:
+        raise ValueError(
+            f"control_steps ({config.control_steps}) must exceed window_size ({config.window_size}): the first "
+            "window_size steps only fill the device's window"
+        )
     params = CartPoleParams()
     rng = np.random.default_rng(seed)
     half_lengths = np.asarray(config.pole_half_lengths)[np.arange(num_devices) % len(config.pole_half_lengths)]
     expert = LqrExpert(half_lengths, params)
     state = initial_states(num_devices, rng)
     sensor_noise = np.array([0.005, 0.02, 0.002, 0.02])
-    values = {"tsjepa": config.hidden_size, "tsjepa_hold": config.hidden_size}.get(
-        policy, config.num_channels * (config.window_size if policy == "raw_window" else 1)
-    )
     bits = config.embedding_bits if policy.startswith("tsjepa") else config.raw_bits
     uplink = (
-        Uplink(capacity_bits, payload_bits(values, bits), num_devices, packet_loss, seed)
+        Uplink(capacity_bits, packet_bits(policy, config), num_devices, packet_loss, seed, config.scheduler)
         if policy != "expert"
         else None
     )
     window = np.zeros((num_devices, config.num_channels, config.window_size), dtype=np.float32)
     latent, command = None, np.zeros(num_devices)
-    within, upright, bits_sent = [], [], []
+    within, upright, bits_sent, applied, wanted = [], [], [], [], []
     for t in range(config.control_steps):
-        reading = state + sensor_noise * rng.standard_normal(state.shape)
+        if config.observation == "frames":
+            reading = render_frames(state, half_lengths, config.frame_height, config.frame_width)
+            reading = reading.reshape(num_devices, -1)
+        else:
+            reading = state + sensor_noise * rng.standard_normal(state.shape)
         window = np.concatenate([window[:, :, 1:], normalizer.series(reading[:, :, None])], axis=2)
         if t < config.window_size or policy == "expert":
             command = expert(state)
@@ -174,13 +194,18 @@ def control_loop(
             update = delivered if policy != "tsjepa" else np.ones(num_devices, dtype=bool)
             command = np.where(update, proposal, command)
             command = np.clip(command, -params.max_force, params.max_force)
+        if t >= config.window_size:  # command error while the pole has not fallen yet (then both saturate)
+            alive = np.all(upright, axis=0) if upright else np.ones(num_devices, dtype=bool)
+            applied.append(command[alive])
+            wanted.append(expert(state)[alive])
         state = step(state, command, half_lengths, params)
         if t >= config.window_size:
             within.append(
                 (np.abs(state[:, 0]) <= config.position_tolerance) & (np.abs(state[:, 2]) <= config.angle_tolerance)
             )
-            upright.append(np.abs(state[:, 2]) <= 0.21)
+            upright.append(np.abs(state[:, 2]) <= FALLEN_ANGLE)
     return {
+        "command_nmae": nmae(np.concatenate(applied), np.concatenate(wanted)),
         "within_tolerance": float(np.mean(within)),
         "upright": float(np.mean(np.all(upright, axis=0))),
         "bits_per_step": float(np.mean(bits_sent)) if bits_sent else 0.0,
@@ -221,6 +246,9 @@ def evaluate(encoder: TimeSeriesJepaModel, config: TimeSeriesJepaConfig, data: s
     if data is None:
         capacity = config.capacity_bits or default_capacity(config)
         for policy in ("tsjepa", "raw_window"):
+            metrics[f"{policy}_packet_bits"] = packet_bits(policy, config)
+            if capacity < metrics[f"{policy}_packet_bits"]:  # e.g. raw frames: the baseline cannot send at all
+                continue
             result = control_loop(
                 policy,
                 encoder,

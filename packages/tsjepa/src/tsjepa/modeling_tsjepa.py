@@ -30,21 +30,28 @@ def gather_commands(commands: torch.Tensor, indices: torch.Tensor) -> torch.Tens
     return commands.gather(2, indices[:, None, :].expand(-1, commands.shape[1], -1)).transpose(1, 2)
 
 
-class ResidualBlock1d(nn.Module):
-    """Basic ResNet block over time: conv-BN-ReLU-conv-BN plus a (projected) shortcut, then ReLU."""
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 
-    def __init__(self, in_width: int, out_width: int, kernel_size: int, momentum: float):
+
+class ResidualBlock(nn.Module):
+    """Basic ResNet block (1-D over time or 2-D over a frame): conv-BN-ReLU-conv-BN plus a (projected) shortcut,
+    then ReLU; the first convolution and the shortcut carry the stride."""
+
+    def __init__(
+        self, in_width: int, out_width: int, kernel_size: int, momentum: float, dims: int = 1, stride: int = 1
+    ):
         super().__init__()
-        padding = kernel_size // 2
-        self.conv1 = nn.Conv1d(in_width, out_width, kernel_size, padding=padding, bias=False)
-        self.norm1 = nn.BatchNorm1d(out_width, momentum=momentum)
-        self.conv2 = nn.Conv1d(out_width, out_width, kernel_size, padding=padding, bias=False)
-        self.norm2 = nn.BatchNorm1d(out_width, momentum=momentum)
+        conv, norm, padding = CONV[dims], NORM[dims], kernel_size // 2
+        self.conv1 = conv(in_width, out_width, kernel_size, stride=stride, padding=padding, bias=False)
+        self.norm1 = norm(out_width, momentum=momentum)
+        self.conv2 = conv(out_width, out_width, kernel_size, padding=padding, bias=False)
+        self.norm2 = norm(out_width, momentum=momentum)
         self.shortcut = (
             nn.Identity()
-            if in_width == out_width
+            if in_width == out_width and stride == 1
             else nn.Sequential(
-                nn.Conv1d(in_width, out_width, 1, bias=False), nn.BatchNorm1d(out_width, momentum=momentum)
+                conv(in_width, out_width, 1, stride=stride, bias=False), norm(out_width, momentum=momentum)
             )
         )
 
@@ -54,26 +61,43 @@ class ResidualBlock1d(nn.Module):
 
 
 class WindowEncoder(nn.Module):
-    """Ψθ: a sensor window (B, C, W) → its embedding (B, hidden_size). ResNet over time, flattened, projected."""
+    """Ψθ: a window (B, C, W) → its embedding (B, hidden_size). ResNet, flattened, projected.
+
+    Sensors: a 1-D ResNet over the W time steps (stride 1). Frames: the C = height × width pixels of the W
+    stacked frames are unflattened to (B, W, height, width) and go through a 2-D ResNet (stem and every stage
+    stride 2), so the projection keeps where the cart and pole are.
+    """
 
     def __init__(self, config: TimeSeriesJepaConfig):
         super().__init__()
-        widths, momentum = config.encoder_widths, config.batch_norm_momentum
+        widths, momentum, kernel = config.encoder_widths, config.batch_norm_momentum, config.kernel_size
+        self.frames = config.observation == "frames"
+        dims, stride = (2, 2) if self.frames else (1, 1)
+        in_channels = config.window_size if self.frames else config.num_channels
+        self.frame_shape = (config.frame_height, config.frame_width)
         self.stem = nn.Sequential(
-            nn.Conv1d(config.num_channels, widths[0], config.kernel_size, padding=config.kernel_size // 2, bias=False),
-            nn.BatchNorm1d(widths[0], momentum=momentum),
+            CONV[dims](in_channels, widths[0], kernel, stride=stride, padding=kernel // 2, bias=False),
+            NORM[dims](widths[0], momentum=momentum),
             nn.ReLU(),
         )
         blocks, in_width = [], widths[0]
         for width in widths:
-            for _ in range(config.blocks_per_stage):
-                blocks.append(ResidualBlock1d(in_width, width, config.kernel_size, momentum))
+            for index in range(config.blocks_per_stage):
+                blocks.append(ResidualBlock(in_width, width, kernel, momentum, dims, stride if index == 0 else 1))
                 in_width = width
         self.blocks = nn.Sequential(*blocks)
-        self.projection = nn.Linear(in_width * config.window_size, config.hidden_size)
+        with torch.no_grad():  # eval mode: the probe must not touch the BatchNorm running statistics
+            features = self.eval().features(torch.zeros(1, config.num_channels, config.window_size)).shape[1]
+        self.train()
+        self.projection = nn.Linear(features, config.hidden_size)
+
+    def features(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.frames:
+            windows = windows.transpose(1, 2).unflatten(2, self.frame_shape)
+        return self.blocks(self.stem(windows)).flatten(1)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.blocks(self.stem(windows)).flatten(1))
+        return self.projection(self.features(windows))
 
 
 class LatentPredictor(nn.Module):
@@ -112,9 +136,9 @@ class TimeSeriesJepaPreTrainedModel(JepaPreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Conv1d):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, nn.BatchNorm1d):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             init.ones_(module.weight)
             init.zeros_(module.bias)
         else:
@@ -141,9 +165,14 @@ class TimeSeriesJepaModel(TimeSeriesJepaPreTrainedModel):
     def check_series(self, series: torch.Tensor) -> None:
         config = self.config
         if series.ndim != 3 or series.shape[1] != config.num_channels:
+            channels = (
+                f"{config.num_channels} channels = {config.frame_height} × {config.frame_width} pixels"
+                if config.observation == "frames"
+                else f"{config.num_channels} channels"
+            )
             raise ValueError(
-                f"series must be shaped (batch, {config.num_channels} channels, time), got {tuple(series.shape)}; "
-                "stack windows as (batch, channels, time) or set num_channels in the config"
+                f"series must be shaped (batch, {channels}, time), got {tuple(series.shape)}; "
+                "stack windows as (batch, channels, time) (frames flattened) or set the input size in the config"
             )
         if series.shape[2] < config.window_size:
             raise ValueError(

@@ -55,12 +55,19 @@ class Normalizer:
     command_std: np.ndarray
 
     @classmethod
-    def fit(cls, series: np.ndarray, commands: np.ndarray) -> "Normalizer":
+    def fit(cls, series: np.ndarray, commands: np.ndarray, standardize_series: bool = True) -> "Normalizer":
+        """Statistics from the train split; frames keep their [0, 1] pixels (`standardize_series=False`)."""
+
         def stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             mean, std = values.mean(axis=(0, 2)), values.std(axis=(0, 2))
             return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
-        return cls(*stats(series), *stats(commands))
+        channels = (
+            stats(series)
+            if standardize_series
+            else (np.zeros(series.shape[1], np.float32), np.ones(series.shape[1], np.float32))
+        )
+        return cls(*channels, *stats(commands))
 
     def series(self, series: np.ndarray) -> np.ndarray:
         return ((series - self.channel_mean[:, None]) / self.channel_std[:, None]).astype(np.float32)
