@@ -1,4 +1,4 @@
-"""Pretraining through jepa_core lowers the loss; the pretrained encoder beats random init on the probe."""
+"""Pretraining through jepa_core lowers the loss and keeps a probe-able encoder; the evaluation protocol."""
 
 import numpy as np
 import torch
@@ -34,8 +34,8 @@ def test_multilabel_probe_macro_auc():
     assert 0.3 < noise["macro_auc"] < 0.7
 
 
-def test_pretraining_lowers_the_loss_and_the_probe_scores_the_conditions(tmp_path):
-    config = EcgJepaConfig.from_preset("tiny", max_steps=200)
+def test_short_pretraining_lowers_the_loss_and_keeps_a_probe_able_encoder(tmp_path):
+    config = EcgJepaConfig.from_preset("tiny", max_steps=150)
     train = simulated_dataset("train", config, num_records=32)
     test = simulated_dataset("test", config, num_records=32)
     assert train.label_names == list(SIMULATED_CONDITIONS) and train[0]["input_values"].shape == (12, 1250)
@@ -43,13 +43,15 @@ def test_pretraining_lowers_the_loss_and_the_probe_scores_the_conditions(tmp_pat
     model = EcgJepaForPreTraining(config)
     args = TrainingArguments.from_config(config, str(tmp_path), show_progress=False, save_every=10**6)
     metrics = pretrain(model, train, DOMAIN.collator(config, 0), args)
-    assert metrics["final_loss"] < 0.92 * metrics["initial_loss"]  # 0.80 → 0.69 measured in a clean clone
+    assert metrics["final_loss"] < 0.92 * metrics["initial_loss"]  # 0.797 → 0.704 measured
     encoder = AutoModel.from_pretrained(tmp_path)
     assert isinstance(encoder, EcgJepaModel)
     pretrained = probe_records(encoder, train, test, config)
     torch.manual_seed(0)
     random_init = probe_records(EcgJepaModel(config), train, test, config)
-    # Both encoders separate the simulated conditions well above chance (AUC 0.5). Pretrained vs random init
-    # is too close at this size to assert an order (0.732 vs 0.714 in one run, 0.686 vs 0.714 in another);
-    # the demo's 64 records × 300 steps gave 0.781 vs 0.730 (package README).
-    assert pretrained["probe_macro_auc"] > 0.6 and random_init["probe_macro_auc"] > 0.6
+    # Both separate the simulated conditions well above chance (AUC 0.5), and pretraining must not degrade the
+    # encoder (a collapsed one scores near 0.5-0.6). A margin is NOT asserted: at this size it is within the seed
+    # noise (pretrained − random init from −0.017 to +0.054 over the short runs in the package README; this run
+    # 0.725 vs 0.714).
+    assert pretrained["probe_macro_auc"] > 0.65 and random_init["probe_macro_auc"] > 0.65
+    assert pretrained["probe_macro_auc"] > random_init["probe_macro_auc"] - 0.05

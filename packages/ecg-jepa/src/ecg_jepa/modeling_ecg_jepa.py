@@ -1,14 +1,17 @@
-"""ECG-JEPA encoder and pretraining model: fused-lead time patches, 1-D sin-cos positions, one register token."""
+"""ECG-JEPA encoder, pretraining model and attentive-pooling classifier: fused-lead time patches, 1-D sin-cos
+positions, one register token."""
 
 import math
 
 import torch
+import torch.nn.functional as F
 from jepa_core.encoder import TransformerEncoder
 from jepa_core.layers import PatchEmbed1d, sincos_1d
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, build_encoder
 from jepa_core.predictor import JepaPredictor
+from torch import nn
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
 from .configuration_ecg_jepa import EcgJepaConfig
 
@@ -34,6 +37,8 @@ class EcgJepaPreTrainedModel(JepaPreTrainedModel):
             for block in module.blocks:
                 init.trunc_normal_(block.attn.proj.weight, std=std)
                 init.trunc_normal_(block.mlp.fc2.weight, std=std)
+        elif isinstance(module, AttentivePooler):
+            init.trunc_normal_(module.query_token, std=self.config.initializer_range)
 
 
 class EcgJepaModel(EcgJepaPreTrainedModel):
@@ -74,3 +79,60 @@ class EcgJepaForPreTraining(JepaForPreTraining, EcgJepaPreTrainedModel):
 
     def predictor_positions(self) -> torch.Tensor:
         return interleaved_sincos(self.config.num_patches, self.config.pred_hidden_size)
+
+
+class AttentivePooler(nn.Module):
+    """The reference's classification head: one learned query cross-attends over all tokens (register included),
+    and the attention output projection maps straight to the classes (no MLP, no norm)."""
+
+    def __init__(self, dim: int, num_heads: int, num_outputs: int, qkv_bias: bool = False, bias: bool = False):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.query_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, num_outputs, bias=bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) → (B, num_outputs)."""
+        batch, length, dim = tokens.shape
+        head_dim = dim // self.num_heads
+        query = self.q(self.query_token).reshape(1, 1, self.num_heads, head_dim).transpose(1, 2)
+        key, value = self.kv(tokens).reshape(batch, length, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+        pooled = F.scaled_dot_product_attention(query.expand(batch, -1, -1, -1), key, value)
+        return self.proj(pooled.reshape(batch, dim))
+
+
+class EcgJepaForSequenceClassification(EcgJepaPreTrainedModel):
+    """Encoder + `AttentivePooler` → `config.num_labels` multi-label logits (BCE with `labels`), as the paper's
+    linear-probe and fine-tuning head.
+
+    `input_values` (B, leads, samples) gives one prediction per crop; (B, crops, leads, samples) averages the logits
+    of each record's crops (the paper's evaluation on 7 strided 2.5-s crops, see `evaluation.strided_crops`).
+    Load a pretrained encoder with `AutoModelForSequenceClassification.from_pretrained(folder, num_labels=C)`.
+    """
+
+    def __init__(self, config: EcgJepaConfig):
+        super().__init__(config)
+        self.ecg_jepa = EcgJepaModel(config)
+        self.pooler = AttentivePooler(
+            config.hidden_size, config.num_attention_heads, config.num_labels, config.qkv_bias, config.use_bias
+        )
+        self.post_init()
+
+    def forward(
+        self, input_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
+    ) -> SequenceClassifierOutput:
+        crops = input_values.ndim == 4
+        flat = input_values.flatten(0, 1) if crops else input_values
+        logits = self.pooler(self.ecg_jepa(flat).last_hidden_state)
+        if crops:
+            logits = logits.unflatten(0, input_values.shape[:2]).mean(dim=1)
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape:
+                raise ValueError(f"labels have shape {tuple(labels.shape)}; expected multi-hot {tuple(logits.shape)}")
+            loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        return SequenceClassifierOutput(loss=loss, logits=logits)

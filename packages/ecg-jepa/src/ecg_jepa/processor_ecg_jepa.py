@@ -31,14 +31,14 @@ def interpolate_nan(lead: np.ndarray) -> np.ndarray:
 
 
 class EcgJepaProcessor(SavableProcessor):
-    processor_file = PROCESSOR_FILE
-
     """Turns (leads, samples) arrays at any sample rate into (leads, samples at 500 Hz) float32 tensors.
 
     `lead_mean` / `lead_std` (one value per lead) come from `fit` on training records and are saved by
     `save_pretrained`. `bad_lead_policy="raise"` rejects NaN-only or flat leads; `"zero"` repairs them by
     setting the lead to 0 after normalisation (a documented repair for a disconnected electrode).
     """
+
+    processor_file = PROCESSOR_FILE
 
     def __init__(
         self,
