@@ -78,6 +78,23 @@ def test_demo_prints_a_comparison_table(tmp_path, capsys):
     assert "probe_accuracy" in out and "random init" in out
 
 
+def test_demo_prints_every_metric_of_both_models(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from jepa_core import domain
+
+    def evaluate(encoder, config, data):
+        return {"headline": 0.5, "second_metric": float(sum(p.abs().sum() for p in encoder.parameters()))}
+
+    two_metrics = dataclasses.replace(toy_domain(), name="toy-two-metrics", evaluate=evaluate)
+    monkeypatch.setitem(domain._registered, two_metrics.name, two_metrics)  # removed again after the test
+    args = ["demo", "toy-two-metrics", "--output-dir", str(tmp_path), "--max-steps", "2", "--batch-size", "8"]
+    assert main(args) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "second_metric" in line)
+    ours, theirs = float(line.split()[2]), float(line.split()[5])
+    assert "pretrained" in line and "random init" in line and ours != theirs
+
+
 def test_domain_hooks_see_the_training_data(tmp_path):
     import dataclasses
 

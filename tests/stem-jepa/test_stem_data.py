@@ -1,5 +1,6 @@
 """Loaders: stem folders and multichannel files written here, the chorale route and the synthetic fallback."""
 
+import io
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from stem_jepa.data import (
     load_dataset,
     load_songs,
     render_voice,
+    songs_from_dataset,
     synthetic_scores,
 )
 
@@ -132,3 +134,56 @@ def test_chunks_of_a_short_song_are_zero_padded():
     assert len(dataset) == 1
     stems = dataset[0]["stems"]
     assert torch.equal(stems[:, :1000], torch.ones(2, 1000)) and stems[:, 1000:].abs().sum() == 0
+
+
+def wav_bytes(audio, rate=RATE):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, rate, format="WAV")
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def test_datasets_rows_are_songs_with_one_column_per_instrument(tmp_path):
+    import datasets
+
+    table = datasets.Dataset.from_dict(
+        {
+            "name": ["one", "two"],
+            "sampling_rate": [RATE, 8000],
+            "bass": [tone(110), tone(110, 1.0, 8000)],
+            "drums": [tone(200), None],  # a missing stem
+            "vocals": [tone(440), tone(440, 1.0, 8000)],
+            "mixture": [tone(1), tone(1, 1.0, 8000)],  # not an instrument: ignored
+        }
+    )
+    one, two = songs_from_dataset(table, config())
+    assert (one.name, one.instruments, two.name, two.instruments) == ("one", [0, 1, 3], "two", [0, 3])
+    np.testing.assert_allclose(one.stems[2], tone(440), atol=1e-6)
+    assert two.stems.shape == (2, RATE)  # 8 kHz → 16 kHz
+    assert abs(np.argmax(np.abs(np.fft.rfft(two.stems[1]))) - 440) <= 1
+
+    audio = datasets.Dataset.from_dict({"bass": [wav_bytes(tone(110))], "other": [wav_bytes(tone(300))]})
+    audio = audio.cast_column("bass", datasets.Audio()).cast_column("other", datasets.Audio())
+    (song,) = songs_from_dataset(audio, config())  # Audio columns are read without torchcodec
+    assert song.name == "row 0" and song.instruments == [0, 2]
+    np.testing.assert_allclose(song.stems[1], tone(300), atol=1e-4)
+
+    datasets.DatasetDict({"train": table, "test": audio}).save_to_disk(tmp_path / "saved")
+    test = load_dataset(str(tmp_path / "saved"), "test", config())
+    assert [s.name for s in test.songs] == ["row 0"] and test[0]["stems"].shape == (2, 5120)
+    table.save_to_disk(tmp_path / "flat")  # one split: used for both
+    assert len(load_dataset(str(tmp_path / "flat"), "train", config()).songs) == 2
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ({"bass": [tone(110)], "piano": [tone(220)]}, "needs one audio column per instrument"),
+        ({"bass": [tone(110)], "drums": [None]}, "needs at least 2 stems"),
+        ({"bass": [tone(110)], "drums": [tone(110, 0.5)]}, "different lengths"),
+    ],
+)
+def test_bad_datasets_get_clear_errors(columns, message):
+    import datasets
+
+    with pytest.raises(ValueError, match=message):
+        songs_from_dataset(datasets.Dataset.from_dict(columns), config())

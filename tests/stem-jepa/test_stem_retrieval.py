@@ -1,12 +1,13 @@
 """Retrieval metrics, the compatibility API and its command, and a short pretraining that beats random init."""
 
+import numpy as np
 import pytest
 import soundfile
 import torch
 from jepa_core.training import TrainingArguments, pretrain
 from stem_jepa import StemJepaConfig, StemJepaForPreTraining, StemJepaModel, rank_stems, stem_retrieval
 from stem_jepa.cli import main as rank_command
-from stem_jepa.data import CHORALE_INSTRUMENTS, ScoreSong, StemChunks, synthetic_scores
+from stem_jepa.data import CHORALE_INSTRUMENTS, AudioSong, ScoreSong, StemChunks, synthetic_scores
 from stem_jepa.domain import collator
 from stem_jepa.retrieval import retrieval_metrics
 
@@ -51,21 +52,53 @@ def test_rank_stems_and_its_command(tmp_path, capsys):
     assert rank_command([str(tmp_path / "model"), paths[0], str(tmp_path / "none.wav"), "--instrument", "alto"]) == 2
 
 
-@pytest.mark.xfail(reason="60 steps on synthetic songs did not beat random init (0.54 vs 0.56); to calibrate")
+def test_rank_stems_bad_inputs_get_clear_errors():
+    model = StemJepaModel(StemJepaConfig.from_preset("tiny", **SMALL)).eval()
+    mix = np.ones(16_000, np.float32)
+    with pytest.raises(ValueError, match="one mono track"):
+        rank_stems(model, np.stack([mix, mix]), [mix], "bass")
+    with pytest.raises(ValueError, match="no candidate stems"):
+        rank_stems(model, mix, [], "bass")
+    with pytest.raises(ValueError, match="outside"):
+        rank_stems(model, mix, [mix], 4)
+    with pytest.raises(ValueError, match="shorter than n_fft"):
+        rank_stems(model, mix, [mix[:100]], "bass")
+
+
+def test_retrieval_leaves_silent_stems_out_and_keeps_one_stem_tracks_as_candidates():
+    config = StemJepaConfig.from_preset("tiny", **SMALL)
+    stems = songs(2, 0, config)[0].segment(0, 2 * 16_000)
+    silent = AudioSong("silent alto", stems * np.array([[1], [0], [1], [1]], np.float32), [0, 1, 2, 3])
+    lone = AudioSong("one active stem", stems * np.array([[0], [0], [0], [1]], np.float32), [0, 1, 2, 3])
+    metrics = stem_retrieval(StemJepaModel(config).eval(), [silent, lone])
+    assert metrics["num_candidates"] == 4  # 3 + 1 non-silent stems; the lone one is predicted from silence
+
+
 def test_short_pretraining_lowers_the_loss_and_beats_random_init_at_retrieval(tmp_path):
-    config = StemJepaConfig.from_preset("tiny", max_steps=60, train_batch_size=16, **SMALL)
+    # 150 steps of 0.64-s chunks: ~7 CPU-s. A short-horizon EMA (as the tiny preset) so the EMA encoder moves.
+    config = StemJepaConfig.from_preset(
+        "tiny",
+        max_steps=150,
+        train_batch_size=16,
+        learning_rate=1e-3,
+        ema_momentum_start=0.9,
+        ema_momentum_end=0.99,
+        **SMALL,
+    )
     torch.manual_seed(0)
     random_init = StemJepaModel(config)
     model = StemJepaForPreTraining(config)
     train = StemChunks(songs(24, 100, config), config.chunk_samples)
     args = TrainingArguments.from_config(config, str(tmp_path / "run"), show_progress=False, save_every=1000)
     metrics = pretrain(model, train, collator(config, 0), args)
-    assert metrics["final_loss"] < 0.7 * metrics["initial_loss"]
+    assert metrics["final_loss"] < 0.5 * metrics["initial_loss"]
     test = songs(12, 200, config)
     pretrained = stem_retrieval(model.export_encoder(), test)
-    baseline = stem_retrieval(random_init, test)
-    assert pretrained["num_candidates"] == 48
-    assert pretrained["median_normalized_rank"] < baseline["median_normalized_rank"] - 0.1
-    assert pretrained["recall_at_5"] > baseline["recall_at_5"]
+    baseline = stem_retrieval(random_init, test)  # random encoder AND random predictor
+    assert pretrained["num_candidates"] == baseline["num_candidates"] == 48
+    assert 0.4 < baseline["recall_auc"] < 0.6 and baseline["median_normalized_rank"] > 0.4  # about chance
+    assert pretrained["recall_auc"] > baseline["recall_auc"] + 0.15
+    assert pretrained["median_normalized_rank"] < baseline["median_normalized_rank"] - 0.2
+    assert pretrained["recall_at_10"] > baseline["recall_at_10"] + 0.1
     reloaded = StemJepaModel.from_pretrained(tmp_path / "run")
     assert stem_retrieval(reloaded, test) == pretrained

@@ -150,6 +150,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         _card(domain, output_dir, config, {**{"train_" + k: v for k, v in train.items()}, **pretrained})
         rows.append((name, metric, pretrained[metric], random_init[metric], train, time.time() - started))
         print(f"{name}: saved to {output_dir}, reloaded as {type(reloaded).__name__} through AutoModel")
+        for key in list(pretrained)[1:]:  # the other metrics; the headline one is in the table below
+            print(f"  {key:<26} pretrained {pretrained[key]:>10.4f}  random init {random_init[key]:>10.4f}")
     print(f"\n{'domain':<12} {'metric':<22} {'pretrained':>10} {'random init':>11} {'loss':>15} {'minutes':>7}")
     for name, metric, ours, base, train, seconds in rows:
         loss = f"{train['initial_loss']:.3f}→{train['final_loss']:.3f}"

@@ -1,19 +1,23 @@
-"""Multitrack data: Bach chorales rendered voice by voice (the embedded default) and folders of stem audio files.
+"""Multitrack data: Bach chorales rendered voice by voice (the embedded default), folders of stem audio files,
+and `datasets` data sets.
 
 Default data: the four-voice (SATB) Bach chorales that music21 ships as scores, read once into note lists
-(cached as JSON under `$JEPA_CACHE_DIR` or `~/.cache/jepa/stem-jepa`) and rendered on the fly by a small additive
-synthesizer with one timbre per voice. Without music21 (or its corpus), random four-voice cadential progressions
-are rendered instead. User data: a folder with one subfolder per song holding one audio file per stem (the file
-name, e.g. `bass.wav`, is the instrument; `mixture.*` is skipped), or multichannel files whose channels are the
-instruments in `config.instrument_names` order (MUSDB-style 4-channel wavs). `train/` and `test/` subfolders are
-used as splits when present.
+(cached as JSON under `$JEPA_CACHE_DIR` or `~/.cache/jepa/stem-jepa`) and rendered by a small additive
+synthesizer with one timbre per voice (each song once, then kept in memory). Without music21 (or its corpus),
+random four-voice cadential progressions are rendered instead. User data: a folder with one subfolder per song
+holding one audio file per stem (the file name, e.g. `bass.wav`, is the instrument; `mixture.*` is skipped), or
+multichannel files whose channels are the instruments in `config.instrument_names` order (MUSDB-style 4-channel
+wavs); `train/` and `test/` subfolders are used as splits when present. Or a `datasets` data set (in memory, or
+saved with `save_to_disk`) with one audio column per instrument.
 """
 
+import io
 import json
 import logging
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +60,21 @@ class ScoreSong:
         end = max(note[1] for voice in self.voices for note in voice)
         return int(math.ceil(end * self.sample_rate))
 
-    def segment(self, start: int, length: int) -> np.ndarray:
+    @cached_property
+    def stems(self) -> np.ndarray:
+        """(S, num_samples) rendered stems, kept as float16 (rendered once: training revisits every chunk)."""
         return np.stack(
             [
-                render_voice(v, TIMBRES[n], start, length, self.sample_rate)
+                render_voice(v, TIMBRES[n], 0, self.num_samples, self.sample_rate).astype(np.float16)
                 for n, v in zip(self.voice_names, self.voices, strict=True)
             ]
         )
+
+    def segment(self, start: int, length: int) -> np.ndarray:
+        out = np.zeros((len(self.voices), length), dtype=np.float32)
+        part = self.stems[:, start : start + length]
+        out[:, : part.shape[1]] = part
+        return out
 
 
 @dataclass
@@ -284,31 +296,38 @@ def read_mono(path: str | Path, config: StemJepaConfig) -> np.ndarray:
     return _resample(audio.mean(axis=0), rate, config)
 
 
+def _song_from_stems(song: str, stems: dict[str, tuple[np.ndarray, int]], config: StemJepaConfig) -> AudioSong:
+    """One song from {stem name: (audio (C, T) or (T,), sample rate)}; the names are instruments. Checks that
+    there are at least 2 stems, known instruments, one sample rate and one length, then mixes to mono and
+    resamples."""
+    if len(stems) < 2:
+        raise ValueError(
+            f"song {song} has {len(stems)} stem(s) {list(stems)}; Stem-JEPA needs at least 2 stems per song "
+            "(one per instrument)"
+        )
+    instruments = []
+    for name in stems:
+        try:
+            instruments.append(config.instrument_index(Path(name).stem))
+        except ValueError as error:
+            raise ValueError(f"song {song}, stem {name}: {error}") from None
+    if len(set(instruments)) != len(instruments):
+        raise ValueError(f"song {song} has two stems for the same instrument: {list(stems)}")
+    rates = {name: rate for name, (_, rate) in stems.items()}
+    if len(set(rates.values())) != 1:
+        raise ValueError(f"song {song}: stems have different sample rates {rates}; resample them to one rate")
+    mono = {name: audio.mean(axis=0) if audio.ndim == 2 else audio for name, (audio, _) in stems.items()}
+    lengths = {name: len(audio) for name, audio in mono.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"song {song}: stems have different lengths (samples) {lengths}; trim or pad them to one")
+    audio = _resample(np.stack(list(mono.values())).astype(np.float32), next(iter(rates.values())), config)
+    return AudioSong(Path(song).name, audio, instruments)
+
+
 def _song_from_stem_files(folder: Path, config: StemJepaConfig) -> AudioSong:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
-    files = [p for p in files if p.stem.lower() not in SKIPPED_STEMS]
-    if len(files) < 2:
-        raise ValueError(
-            f"song {folder} has {len(files)} stem file(s); Stem-JEPA needs at least 2 stems per song "
-            "(one audio file per instrument)"
-        )
-    instruments, stems, rates = [], [], {}
-    for path in files:
-        try:
-            instruments.append(config.instrument_index(path.stem))
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-        audio, rates[path.name] = _read(path)
-        stems.append(audio.mean(axis=0))
-    if len(set(instruments)) != len(instruments):
-        raise ValueError(f"song {folder} has two files for the same instrument: {[p.name for p in files]}")
-    if len(set(rates.values())) != 1:
-        raise ValueError(f"song {folder}: stems have different sample rates {rates}; resample them to one rate")
-    lengths = {path.name: len(stem) for path, stem in zip(files, stems, strict=True)}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f"song {folder}: stems have different lengths (samples) {lengths}; trim or pad them to one")
-    audio = _resample(np.stack(stems), next(iter(rates.values())), config)
-    return AudioSong(folder.name, audio, instruments)
+    stems = {p.name: _read(p) for p in files if p.stem.lower() not in SKIPPED_STEMS}
+    return _song_from_stems(str(folder), stems, config)
 
 
 def _song_from_multichannel(path: Path, config: StemJepaConfig) -> AudioSong:
@@ -337,9 +356,57 @@ def load_songs(path: str | Path, config: StemJepaConfig) -> list[AudioSong]:
     return songs
 
 
+def _cell_audio(value, rate: int) -> tuple[np.ndarray, int]:
+    """A `datasets` cell: a decoded Audio dict (`array`, `sampling_rate`), an undecoded one (`bytes` or `path`),
+    or an array of samples at `rate`."""
+    if isinstance(value, dict) and "array" in value:
+        return np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"])
+    if isinstance(value, dict):
+        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
+        audio, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        return audio.T, rate
+    return np.asarray(value, dtype=np.float32), rate
+
+
+def songs_from_dataset(table, config: StemJepaConfig) -> list[AudioSong]:
+    """Songs of a `datasets.Dataset`, one row per song: one column per instrument, named as in
+    `config.instrument_names` (other columns, e.g. `mixture`, are ignored), holding an `Audio` value or an array
+    of samples (at the rate of a `sampling_rate` column, else the config's); an optional `name` column. A missing
+    stem is None. The same checks as for folders apply to each row."""
+    from datasets import Audio
+
+    columns = [c for c in table.column_names if c.lower() in config.instrument_names]
+    if len(columns) < 2:
+        raise ValueError(
+            f"the data set has columns {table.column_names}; it needs one audio column per instrument, named after "
+            f"at least 2 of {list(config.instrument_names)} (or set instrument_names to your stems' names)"
+        )
+    for column in columns:  # read audio bytes with soundfile: `datasets` decoding needs torchcodec
+        if isinstance(table.features[column], Audio):
+            table = table.cast_column(column, Audio(decode=False))
+    songs = []
+    for index, row in enumerate(table):
+        rate = int(row.get("sampling_rate") or config.sample_rate)
+        stems = {c: _cell_audio(row[c], rate) for c in columns if row[c] is not None}
+        songs.append(_song_from_stems(str(row.get("name", f"row {index}")), stems, config))
+    if not songs:
+        raise ValueError("the data set has no rows")
+    return songs
+
+
 def load_split_songs(path: str | Path, split: str, config: StemJepaConfig) -> list[AudioSong]:
-    """`path/<split>` when it exists (MUSDB layout), else `path` itself."""
+    """A `datasets.save_to_disk` folder (its `split` when it holds several), else `path/<split>` when it exists
+    (MUSDB layout), else `path` itself."""
     root = Path(path)
+    if (root / "dataset_dict.json").is_file() or (root / "state.json").is_file():
+        from datasets import DatasetDict, load_from_disk
+
+        table = load_from_disk(str(root))
+        if isinstance(table, DatasetDict):
+            if split not in table:
+                raise ValueError(f"{root} has the splits {list(table)}, not {split!r}; name a split {split!r}")
+            table = table[split]
+        return songs_from_dataset(table, config)
     return load_songs(root / split if (root / split).is_dir() else root, config)
 
 

@@ -55,6 +55,11 @@ class StemJepaProcessor:
         `patch_size` frames (at least one patch) and split into `num_frames` chunks. Returns [(C, 1, n_mels,
         num_frames)] plus, when the length is not a multiple of `num_frames`, one shorter (1, 1, n_mels, f) chunk.
         """
+        if np.ndim(waveform) != 1:
+            raise ValueError(
+                f"expected one mono track shaped (samples,), got {tuple(np.shape(waveform))}; mix the channels down "
+                "(e.g. audio.mean(axis=0)) and pass one track at a time"
+            )
         spec = self.log_mel(waveform)
         patch, frames = self.config.patch_size, self.config.num_frames
         usable = max(patch, spec.shape[-1] // patch * patch)
