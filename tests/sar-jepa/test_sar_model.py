@@ -1,13 +1,20 @@
-"""Encoder and pretraining model: relative positions, mask tokens, targets, loss, save → load."""
+"""Encoder, pretraining and classification models: relative positions, mask tokens, loss, save → load, fine-tuning."""
 
 import json
 
 import pytest
 import torch
-from sar_jepa import SarJepaConfig, SarJepaForPreTraining, SarJepaMaskCollator, SarJepaModel
+from sar_jepa import (
+    SarJepaConfig,
+    SarJepaForImageClassification,
+    SarJepaForPreTraining,
+    SarJepaMaskCollator,
+    SarJepaModel,
+)
+from sar_jepa.finetuning import accuracy, finetune_classifier
 from sar_jepa.modeling_sar_jepa import num_relative_buckets, piecewise_bucket, relative_buckets
 from sar_jepa.processor_sar_jepa import multiscale_gradient_targets
-from transformers import AutoModel, AutoModelForPreTraining
+from transformers import AutoModel, AutoModelForImageClassification, AutoModelForPreTraining
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +142,26 @@ def test_clear_errors(config):
         model(batch["pixel_values"], batch["window_indices"][:, 0], batch["target_indices"][:, 0])
     with pytest.raises(ValueError, match="position_encoding"):
         SarJepaConfig(position_encoding="rope")
+
+
+def test_classifier_loads_a_pretrained_encoder_and_fine_tunes(tmp_path, config):
+    torch.manual_seed(2)
+    encoder = SarJepaModel(config).eval()
+    randomize_relative_tables(encoder)
+    encoder.save_pretrained(tmp_path)
+    classifier = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    assert type(classifier) is SarJepaForImageClassification and classifier.classifier.out_features == 3
+    pixels = torch.rand(6, 1, 32, 32)
+    hidden = classifier.sar_jepa(pixels).last_hidden_state
+    assert torch.equal(hidden, encoder(pixels).last_hidden_state)  # the encoder weights were loaded
+    output = classifier(pixels, labels=torch.tensor([0, 1, 2, 0, 1, 2]))
+    assert output.logits.shape == (6, 3) and output.loss > 0
+    # two classes that differ in brightness: a few fine-tuning epochs must fit them
+    labels = torch.arange(8) % 2
+    bright = 0.2 + 0.6 * labels[:, None, None, None] + 0.1 * torch.rand(8, 1, 32, 32)
+    tuned, losses = finetune_classifier(encoder, bright, labels)
+    assert len(losses) == config.finetune_epochs and losses[-1] < 0.5 * losses[0]
+    assert accuracy(tuned, bright, labels) == 1.0
+    assert torch.equal(encoder(pixels).last_hidden_state, hidden)  # the given encoder is left untouched
+    with pytest.raises(ValueError, match="as many labels as chips"):
+        finetune_classifier(encoder, bright, labels[:3])

@@ -22,14 +22,15 @@ class SarJepaConfig(JepaConfig):
     `window_size`² patches, `window_mask_ratio` of each replaced by a learned mask token. Predictor ("decoder"):
     512 wide, 8 blocks, 16 heads, regressing the multi-scale gradient-by-ratio maps (half-widths
     `gradient_scales`, `gradient_offset` added before the log) with MSE on masked tokens. Optimisation:
-    AdamW, lr 1e-3·300/256, wd 0.05, 20/300 warm-up, cosine to 0, batch 300.
+    AdamW (β 0.9, 0.95), lr 1e-3·300/256, wd 0.05, 20/300 warm-up, cosine to 0, batch 300. Few-shot fine-tuning
+    (`finetune_*`): AdamW lr 1e-3, wd 5e-4, batch 50, 40 epochs, the first 2 at a constant 1e-5, cosine.
     """
 
     model_type = "jepa_sar"
     presets = {
         "tiny": _vit(
             64, 4, 4, 4, image_size=32, window_size=4, gradient_scales=(1, 2, 3, 5), pred_hidden_size=64,
-            pred_num_hidden_layers=2, pred_num_attention_heads=4, train_batch_size=32, max_steps=300,
+            pred_num_hidden_layers=2, pred_num_attention_heads=4, train_batch_size=32, max_steps=600,
             learning_rate=1.5e-3, warmup_ratio=0.05,
         ),
         "vit_tiny_16": _vit(192, 12, 3),
@@ -66,10 +67,17 @@ class SarJepaConfig(JepaConfig):
     final_learning_rate: float = 0.0
     warmup_ratio: float = 20 / 300
     weight_decay: float = 0.05
+    adam_beta2: float = 0.95
     final_weight_decay: float = 0.05
     train_batch_size: int = 300
     max_steps: int = 94_800
     ema_momentum_start: float = 1.0
+    finetune_learning_rate: float = 1e-3
+    finetune_weight_decay: float = 5e-4
+    finetune_epochs: int = 40
+    finetune_warmup_epochs: int = 2
+    finetune_warmup_learning_rate: float = 1e-5
+    finetune_batch_size: int = 50
 
     def __post_init__(self, **kwargs):
         if self.image_size % self.patch_size:

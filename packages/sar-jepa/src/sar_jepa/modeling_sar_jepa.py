@@ -17,7 +17,7 @@ from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, Je
 from jepa_core.targets import FixedTransformTarget
 from torch import nn
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
 
 from .configuration_sar_jepa import SarJepaConfig
 from .processor_sar_jepa import MultiScaleGradientTarget
@@ -225,3 +225,32 @@ class SarJepaForPreTraining(JepaForPreTraining):
         targets, _ = self.target({"pixel_values": pixel_values}, target_indices)
         loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         return JepaPreTrainingOutput(loss, predictions, targets, hidden[:, prefix:].mean(dim=1))
+
+
+class SarJepaForImageClassification(JepaPreTrainedModel):
+    """The encoder → mean of the patch tokens → LayerNorm (`fc_norm`) → linear head: the paper's fine-tuning
+    model (`global_pool`). `from_pretrained(run_dir, num_labels=…)` loads a pretrained encoder and a fresh head;
+    with `labels`, the loss is cross-entropy."""
+
+    config: SarJepaConfig
+    base_model_prefix = "sar_jepa"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: SarJepaConfig):
+        super().__init__(config)
+        self.sar_jepa = SarJepaModel(config)
+        self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.use_bias)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        init_sar_weights(module, self.config.initializer_range)
+
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **kwargs
+    ) -> ImageClassifierOutput:
+        hidden = self.sar_jepa(pixel_values).last_hidden_state[:, self.config.num_register_tokens :]
+        logits = self.classifier(self.fc_norm(hidden.mean(dim=1)))
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return ImageClassifierOutput(loss=loss, logits=logits)
