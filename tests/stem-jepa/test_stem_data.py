@@ -2,18 +2,24 @@
 
 import io
 import json
+import sys
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 from stem_jepa import StemJepaConfig
+from stem_jepa import data as stem_data
 from stem_jepa.data import (
+    GM_PROGRAMS,
+    ScoreSong,
     StemChunks,
+    chorale_renderer,
     chorale_scores,
     default_songs,
     load_dataset,
     load_songs,
+    render_soundfont,
     render_voice,
     songs_from_dataset,
     synthetic_scores,
@@ -99,6 +105,59 @@ def test_render_voice_plays_the_notes_in_time():
     assert np.abs(audio).max() > 0.1  # non-silent by the reference's threshold
 
 
+def soundfont():
+    pytest.importorskip("tinysoundfont", reason="the soundfont renderer needs jepa-stem[soundfont]")
+    path = stem_data.soundfont_path()
+    assert path is not None and path.endswith("TimGM6mb.sf2")
+    return path
+
+
+def test_soundfont_renders_a_note_in_time_at_its_pitch():
+    audio = render_soundfont([(0.25, 0.75, 69)], GM_PROGRAMS["soprano"], RATE, RATE, soundfont())  # A4 on a flute
+    assert audio.dtype == np.float32 and audio.shape == (RATE,)
+    assert np.abs(audio[:3900]).max() == 0 and np.abs(audio[4100:12000]).max() > 0.4  # silent until the onset
+    spectrum = np.abs(np.fft.rfft(audio[5000:11000]))
+    assert abs(np.argmax(spectrum) * RATE / 6000 - 440) < 5
+
+
+def test_soundfont_instruments_have_distinct_spectra():
+    path = soundfont()
+    spectra = []
+    for program in GM_PROGRAMS.values():
+        spectrum = np.abs(np.fft.rfft(render_soundfont([(0.0, 1.0, 69)], program, RATE, RATE, path)[4000:10000]))
+        spectra.append(spectrum / np.linalg.norm(spectrum))
+    similarity = np.stack(spectra) @ np.stack(spectra).T
+    assert len(set(GM_PROGRAMS.values())) == 4 and similarity[~np.eye(4, dtype=bool)].max() < 0.95
+
+
+def no_parsing(monkeypatch):
+    monkeypatch.setattr(stem_data, "chorale_scores", lambda count: synthetic_scores(count, seed=0))
+
+
+def test_default_songs_use_the_soundfont(monkeypatch):
+    path = soundfont()
+    no_parsing(monkeypatch)
+    song = default_songs("test", StemJepaConfig.from_preset("tiny"))[0]
+    assert chorale_renderer() == "soundfont" and song.renderer == "soundfont"
+    stems = song.stems.astype(np.float32)
+    assert stems.shape == (4, song.num_samples)  # one length for all voices of a song
+    np.testing.assert_allclose(np.abs(stems).max(axis=1), 0.5, atol=1e-3)
+    bass = render_soundfont(song.voices[3], GM_PROGRAMS["bass"], song.num_samples, RATE, path)
+    np.testing.assert_allclose(stems[3], bass, atol=1e-3)
+
+
+def test_default_songs_fall_back_to_the_additive_synthesizer(monkeypatch):
+    no_parsing(monkeypatch)
+    monkeypatch.setitem(sys.modules, "tinysoundfont", None)  # import fails
+    song = default_songs("test", StemJepaConfig.from_preset("tiny"))[0]
+    assert chorale_renderer() == "additive" and song.renderer == "additive"
+    additive = render_voice(song.voices[3], stem_data.TIMBRES["bass"], 0, song.num_samples, RATE)
+    np.testing.assert_allclose(song.stems[3].astype(np.float32), additive, atol=1e-3)
+    assert song.stems.shape == (4, song.num_samples)
+    with pytest.raises(ValueError, match="unknown renderer 'midi'"):
+        ScoreSong("x", ["bass"], [[(0.0, 1.0, 40)]], RATE, renderer="midi")
+
+
 def test_synthetic_fallback_is_four_voices_in_their_ranges():
     scores = synthetic_scores(3, seed=0)
     assert len(scores) == 3 and all(len(s["voices"]) == 4 for s in scores)
@@ -117,6 +176,9 @@ def test_bach_chorales_are_read_from_music21_and_cached(tmp_path, monkeypatch):
     assert 0 <= scores[0]["key"] < 24
     cached = json.loads((tmp_path / "stem-jepa" / "bach_chorales_v1.json").read_text())
     assert [c["name"] for c in cached] == [s["name"] for s in scores]
+    song = ScoreSong("c", list(GM_PROGRAMS), scores[0]["voices"], RATE, renderer=chorale_renderer())
+    assert song.stems.shape == (4, song.num_samples) and song.num_samples > 10 * RATE  # equal-length stems
+    assert (np.abs(song.stems.astype(np.float32)).max(axis=1) > 0.1).all()  # every voice sounds
 
 
 def test_default_songs_need_the_chorale_instruments(tmp_path, monkeypatch):

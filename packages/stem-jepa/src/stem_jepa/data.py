@@ -2,13 +2,17 @@
 and `datasets` data sets.
 
 Default data: the four-voice (SATB) Bach chorales that music21 ships as scores, read once into note lists
-(cached as JSON under `$JEPA_CACHE_DIR` or `~/.cache/jepa/stem-jepa`) and rendered by a small additive
-synthesizer with one timbre per voice (each song once, then kept in memory). Without music21 (or its corpus),
-random four-voice cadential progressions are rendered instead. User data: a folder with one subfolder per song
-holding one audio file per stem (the file name, e.g. `bass.wav`, is the instrument; `mixture.*` is skipped), or
-multichannel files whose channels are the instruments in `config.instrument_names` order (MUSDB-style 4-channel
-wavs); `train/` and `test/` subfolders are used as splits when present. Or a `datasets` data set (in memory, or
-saved with `save_to_disk`) with one audio column per instrument.
+(cached as JSON under `$JEPA_CACHE_DIR` or `~/.cache/jepa/stem-jepa`) and rendered voice by voice (each song once,
+then kept in memory): with tinysoundfont and the General MIDI soundfont TimGM6mb.sf2 that ships inside pretty_midi
+(the `jepa-stem[soundfont]` extra; one GM program per voice, `GM_PROGRAMS`), else by a small additive synthesizer
+with one timbre per voice (`TIMBRES`). Without music21 (or its corpus), random four-voice cadential progressions
+are rendered instead.
+
+User data: a folder with one subfolder per song holding one audio file per stem (the file name, e.g. `bass.wav`, is
+the instrument; `mixture.*` is skipped), or multichannel files whose channels are the instruments in
+`config.instrument_names` order (MUSDB-style 4-channel wavs); `train/` and `test/` subfolders are used as splits
+when present. Or a `datasets` data set (in memory, or saved with `save_to_disk`) with one audio column per
+instrument.
 """
 
 import io
@@ -42,6 +46,11 @@ TIMBRES = {
 }
 VOICE_GAIN = 0.25
 ATTACK_S, RELEASE_S = 0.02, 0.05
+# General MIDI programs (0-based) per chorale voice for the soundfont renderer: flute, oboe, viola, bassoon
+GM_PROGRAMS = {"soprano": 73, "alto": 68, "tenor": 41, "bass": 70}
+VELOCITY = 90
+SOUNDFONT_PEAK = 0.5  # each soundfont stem is scaled to this peak (the additive voices peak near it too)
+RENDERERS = ("soundfont", "additive")
 
 
 @dataclass
@@ -54,6 +63,11 @@ class ScoreSong:
     sample_rate: int
     key: int = -1
     instruments: list[int] = field(default_factory=list)
+    renderer: str = "additive"
+
+    def __post_init__(self):
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; use one of {RENDERERS}")
 
     @property
     def num_samples(self) -> int:
@@ -62,13 +76,18 @@ class ScoreSong:
 
     @cached_property
     def stems(self) -> np.ndarray:
-        """(S, num_samples) rendered stems, kept as float16 (rendered once: training revisits every chunk)."""
-        return np.stack(
-            [
-                render_voice(v, TIMBRES[n], 0, self.num_samples, self.sample_rate).astype(np.float16)
-                for n, v in zip(self.voice_names, self.voices, strict=True)
-            ]
-        )
+        """(S, num_samples) stems rendered by `self.renderer`, kept as float16 (rendered once: training revisits
+        every chunk; the cache lives on the song, so it is keyed by its renderer)."""
+        length, rate = self.num_samples, self.sample_rate
+        named = zip(self.voice_names, self.voices, strict=True)
+        if self.renderer == "soundfont":
+            soundfont = soundfont_path()
+            if soundfont is None:
+                raise ImportError("the soundfont renderer needs tinysoundfont and pretty_midi: jepa-stem[soundfont]")
+            stems = [render_soundfont(v, GM_PROGRAMS[n], length, rate, soundfont) for n, v in named]
+        else:
+            stems = [render_voice(v, TIMBRES[n], 0, length, rate) for n, v in named]
+        return np.stack(stems).astype(np.float16)
 
     def segment(self, start: int, length: int) -> np.ndarray:
         out = np.zeros((len(self.voices), length), dtype=np.float32)
@@ -127,6 +146,51 @@ def render_voice(
         envelope *= np.exp(-0.6 * t)
         out[first - start : last - start] += (VOICE_GAIN / sum(timbre)) * 2 * wave * envelope
     return out
+
+
+def soundfont_path() -> str | None:
+    """The TimGM6mb.sf2 General MIDI soundfont inside pretty_midi, or None when tinysoundfont or pretty_midi is not
+    importable (install `jepa-stem[soundfont]`)."""
+    try:
+        import pretty_midi
+        import tinysoundfont  # noqa: F401
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
+    return path if os.path.isfile(path) else None
+
+
+def chorale_renderer() -> str:
+    """The chorale renderer: soundfont when tinysoundfont, pretty_midi and its soundfont are available, else
+    additive."""
+    return "soundfont" if soundfont_path() else "additive"
+
+
+def render_soundfont(
+    notes: list[tuple[float, float, int]], program: int, length: int, sample_rate: int, soundfont: str
+) -> np.ndarray:
+    """`length` mono float32 samples of the notes played offline by tinysoundfont with General MIDI `program`
+    (0-based) of `soundfont`, at a fixed velocity, scaled to a peak of `SOUNDFONT_PEAK`."""
+    import tinysoundfont
+
+    synth = tinysoundfont.Synth(samplerate=sample_rate)
+    synth.program_select(0, synth.sfload(soundfont), 0, program)
+    ons = [(round(start * sample_rate), 1, pitch) for start, _, pitch in notes]
+    offs = [(round(end * sample_rate), 0, pitch) for _, end, pitch in notes]  # at equal times, offs go first
+    out = np.zeros((length, 2), dtype=np.float32)
+    position = 0
+    for sample, on, pitch in sorted(ons + offs) + [(length, 0, -1)]:
+        sample = min(sample, length)
+        if sample > position:  # generate() gives interleaved stereo float32
+            out[position:sample] = np.frombuffer(synth.generate(sample - position), np.float32).reshape(-1, 2)
+            position = sample
+        if on:
+            synth.noteon(0, pitch, VELOCITY)
+        elif pitch >= 0:
+            synth.noteoff(0, pitch)
+    mono = out.mean(axis=1)
+    peak = np.abs(mono).max()
+    return mono * (SOUNDFONT_PEAK / peak) if peak > 0 else mono
 
 
 def cache_dir() -> Path:
@@ -224,6 +288,15 @@ def default_songs(split: str, config: StemJepaConfig) -> list[ScoreSong]:
     except ImportError:
         logger.warning("music21 is not installed: using synthetic four-voice progressions instead of Bach chorales")
         scores = synthetic_scores(last - first, seed=first)
+    renderer = chorale_renderer()
+    if renderer == "soundfont":
+        logger.info("%s songs: rendering stems with tinysoundfont and pretty_midi's TimGM6mb.sf2", split)
+    else:
+        logger.warning(
+            "%s songs: tinysoundfont or pretty_midi is not installed, rendering stems with the additive synthesizer "
+            "(install jepa-stem[soundfont] for soundfont stems)",
+            split,
+        )
     return [
         ScoreSong(
             score["name"],
@@ -232,6 +305,7 @@ def default_songs(split: str, config: StemJepaConfig) -> list[ScoreSong]:
             config.sample_rate,
             score["key"],
             [config.instrument_index(name) for name in CHORALE_INSTRUMENTS],
+            renderer,
         )
         for score in scores
     ]
