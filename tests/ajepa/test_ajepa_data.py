@@ -1,11 +1,20 @@
-"""Embedded synthesized audio and folders of audio files (class subfolders, train/test, labels.csv)."""
+"""Embedded synthesized audio, folders of audio files (class subfolders, train/test, labels.csv), `datasets` audio
+columns, and AudioSet-style mAP."""
 
 import numpy as np
 import pytest
 import soundfile
 import torch
-from ajepa import AudioJepaConfig
-from ajepa.data import SYNTH_CLASSES, AudioFolder, SynthesizedAudio, clip_samples, load_dataset
+from ajepa import AudioJepaConfig, AudioJepaProcessor
+from ajepa.data import (
+    SYNTH_CLASSES,
+    AudioColumnDataset,
+    AudioFolder,
+    SynthesizedAudio,
+    clip_samples,
+    load_dataset,
+    mean_average_precision,
+)
 
 RATE = 16000
 
@@ -71,3 +80,50 @@ def test_folder_errors(tmp_path, config):
     broken.write_bytes(b"RIFF0000")
     with pytest.raises(ValueError, match="x.wav cannot be read as audio"):
         AudioFolder(tmp_path / "broken", "train", config)[0]
+
+
+def test_datasets_audio_column_and_save_to_disk_folder(tmp_path, config):
+    from datasets import Audio, ClassLabel, Dataset, DatasetDict
+
+    rows = []
+    for i, freq in enumerate((300, 2500, 320, 2600)):
+        write_tone(tmp_path / f"{i}.wav", freq, rate=22050)
+        rows.append({"bytes": (tmp_path / f"{i}.wav").read_bytes(), "path": f"{i}.wav"})
+    table = Dataset.from_dict({"audio": rows, "label": [0, 1, 0, 1]})
+    table = table.cast_column("audio", Audio()).cast_column("label", ClassLabel(names=["low", "high"]))
+    DatasetDict(train=table, test=table.select([2, 3])).save_to_disk(tmp_path / "saved")
+    expected = AudioJepaProcessor.from_config(config).load(tmp_path / "0.wav")
+    (tmp_path / "0.wav").unlink()  # the saved folder holds the bytes, not links to the files
+    saved = str(tmp_path / "saved")
+    train, test = load_dataset(saved, "train", config), load_dataset(saved, "test", config)
+    assert isinstance(train, AudioColumnDataset) and train.class_names == ["low", "high"] and len(test) == 2
+    assert torch.equal(train[0]["input_values"], expected) and int(train[1]["labels"]) == 1
+    arrays = Dataset.from_dict({"sound": [{"array": np.zeros(100), "sampling_rate": RATE}], "tag": ["rain"]})
+    with pytest.raises(ValueError, match="no column 'audio'"):
+        AudioColumnDataset(arrays, config)
+    with pytest.raises(ValueError, match="row 0: the audio is silent"):
+        AudioColumnDataset(arrays, config, audio_column="sound", label_column="tag")[0]
+    with pytest.raises(ValueError, match="splits"):
+        load_dataset(str(tmp_path / "saved"), "validation", config)
+
+
+def test_mean_average_precision_audioset_style():
+    targets = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    assert mean_average_precision(targets * 2.0 - 1, targets) == 1.0  # perfect ranking; class 2 has no positive
+    scores = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.5], [0.1, 0.6, 0.5], [0.2, 0.2, 0.5]])
+    # class 0: positives ranked 1st and 4th → AP (1 + 2/4) / 2; class 1: positives ranked 1st and 2nd → 1
+    assert mean_average_precision(scores, targets) == pytest.approx(((1 + 0.5) / 2 + 1) / 2)
+    with pytest.raises(ValueError, match="no class has a positive"):
+        mean_average_precision(scores, np.zeros_like(targets))
+
+
+def test_datasets_column_errors_name_the_row(config):
+    from datasets import Dataset
+
+    garbage = Dataset.from_dict({"audio": [{"bytes": b"not audio", "path": None}, {"bytes": None, "path": None}]})
+    data = AudioColumnDataset(garbage.add_column("label", ["a", "b"]), config)
+    assert data.class_names == ["a", "b"]
+    with pytest.raises(ValueError, match="row 0: the audio data cannot be read as audio"):
+        data[0]
+    with pytest.raises(ValueError, match="row 1: the audio column holds dict"):
+        data[1]

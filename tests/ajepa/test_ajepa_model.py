@@ -1,5 +1,6 @@
-"""Encoder, pretraining wiring and the masked fine-tuning classifier: shapes, values, save → load."""
+"""Encoder, pretraining wiring and the masked fine-tuning classifier: shapes, values, save → load, multi-label mAP."""
 
+import numpy as np
 import pytest
 import torch
 from ajepa import (
@@ -10,6 +11,7 @@ from ajepa import (
     AudioJepaModel,
     AudioJepaProcessor,
 )
+from ajepa.data import clip_samples, mean_average_precision, synthesize
 from jepa_core.layers import sincos_1d
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
@@ -101,3 +103,32 @@ def test_classifier_loads_pretrained_encoder_and_multi_label_loss(config, tmp_pa
     output = classifier(torch.randn(2, 128, 128), labels=labels)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(output.logits, labels.float())
     assert output.logits.shape == (2, 5) and torch.allclose(output.loss, expected)
+
+
+def test_multi_label_finetuning_raises_map(config):
+    """Masked fine-tuning of the multi-label head on mixtures of synthesized sounds: training-set mAP goes up."""
+    rng, classes = np.random.default_rng(0), (0, 4, 7, 2)  # tone, white noise, fast clicks, rising chirp
+    num_samples, targets, clips = clip_samples(config), torch.zeros(32, len(classes)), []
+    for i in range(32):
+        present = rng.choice(len(classes), size=1 + i % 2, replace=False)
+        targets[i, present] = 1
+        clips.append(sum(synthesize(classes[k], num_samples, config.sampling_rate, rng) for k in present))
+    inputs = AudioJepaProcessor.from_config(config)(clips, config.sampling_rate)["input_values"]
+    torch.manual_seed(0)
+    model = AudioJepaForAudioClassification(
+        AudioJepaConfig.from_preset("tiny", num_labels=len(classes), problem_type="multi_label_classification")
+    )
+    model.eval()
+    with torch.no_grad():
+        before = mean_average_precision(model(inputs).logits, targets)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(60):
+        loss = model(inputs, labels=targets).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        after = mean_average_precision(model(inputs).logits, targets)
+    assert after > 0.7 and after > before + 0.3, (before, after)  # measured 0.39 → 0.79

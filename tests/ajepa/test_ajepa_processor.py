@@ -95,6 +95,16 @@ def test_bad_audio_gets_a_clear_error(audio, kwargs, message):
         AudioJepaProcessor()(audio, **kwargs)
 
 
+def test_integer_arrays_are_scaled_like_files():
+    processor = AudioJepaProcessor(target_length=96)
+    expected = processor.features(sine(700, 1.0), RATE)
+    int16 = np.round(sine(700, 1.0) * 32768).astype(np.int16)
+    uint8 = np.round(sine(700, 1.0) * 128 + 128).clip(0, 255).astype(np.uint8)  # 8-bit PCM is unsigned
+    assert (processor.features(int16, RATE) - expected).abs().mean() < 0.05
+    assert int(processor.features(uint8, RATE).mean(0).argmax()) == int(expected.mean(0).argmax())
+    assert abs(float(processor.features(uint8, RATE).mean(0).max() - expected.mean(0).max())) < 1e-2
+
+
 def test_strict_sample_rate_and_silence_opt_out():
     with pytest.raises(ValueError, match="expects 16000 Hz and resample=False"):
         AudioJepaProcessor(resample=False)(sine(440, 1.0, 22050), sampling_rate=22050)

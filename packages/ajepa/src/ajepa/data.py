@@ -1,18 +1,21 @@
-"""Data: synthesized labelled audio (the embedded default), folders of audio files, and the linear-probe evaluation.
+"""Data: synthesized labelled audio (the embedded default), folders of audio files, `datasets` audio columns,
+the linear-probe evaluation and AudioSet-style mAP.
 
 Samples are dicts `{"input_values": (frames, mel bins), "labels": int}`.
 """
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from jepa_core.evaluation import extract_embeddings, linear_probe
+from sklearn.metrics import average_precision_score
 from torch.utils.data import Dataset
 
 from .configuration_ajepa import AudioJepaConfig
-from .processor_ajepa import AUDIO_SUFFIXES, AudioJepaProcessor
+from .processor_ajepa import AUDIO_SUFFIXES, AudioJepaProcessor, read_audio
 
 SYNTH_CLASSES = (
     "tone", "major_chord", "rising_chirp", "falling_chirp", "white_noise", "brown_noise", "slow_clicks", "fast_clicks",
@@ -48,8 +51,11 @@ def synthesize(label: int, num_samples: int, sample_rate: int, rng: np.random.Ge
     else:
         rate = (3 + 4 * u[1]) if name == "slow_clicks" else (25 + 15 * u[1])
         period = max(1, round(sample_rate / rate))
-        wave = np.zeros(num_samples)
-        wave[int(u[2] * period) :: period] = 1.0
+        pulses = np.zeros(num_samples)
+        pulses[int(u[2] * period) :: period] = 1.0
+        # each click a 10 ms damped sinusoid (an impulse alone drowns in the background noise)
+        k = np.arange(sample_rate // 100) / sample_rate
+        wave = np.convolve(pulses, np.exp(-k / 0.002) * np.sin(4 * np.pi * base * k))[:num_samples]
     wave = wave / max(np.abs(wave).max(), 1e-8)
     gain = 10 ** (-1.5 * u[3])  # −30 to 0 dB
     return (gain * (0.8 * wave + 0.05 * rng.standard_normal(num_samples))).astype(np.float32)
@@ -118,14 +124,87 @@ class AudioFolder(Dataset):
         return {"input_values": self.processor.load(self.files[index]), "labels": self.labels[index]}
 
 
+class AudioColumnDataset(Dataset):
+    """A `datasets.Dataset` with an audio column and a label column, featurised on access.
+
+    The audio column may be an `Audio` feature (decoded here with soundfile from its bytes or path, so
+    torchcodec, which `datasets` needs to decode audio itself, is not required), file paths, or
+    `{"array", "sampling_rate"}` dicts. Labels: a `ClassLabel` column (its names), or ints or strings.
+    """
+
+    def __init__(self, dataset, config: AudioJepaConfig, audio_column: str = "audio", label_column: str = "label"):
+        from datasets import Audio
+
+        for column in (audio_column, label_column):
+            if column not in dataset.column_names:
+                raise ValueError(f"the data set has no column {column!r}; its columns are {dataset.column_names}")
+        if isinstance(dataset.features[audio_column], Audio):
+            dataset = dataset.cast_column(audio_column, Audio(decode=False))
+        self.dataset, self.audio_column = dataset, audio_column
+        self.processor = AudioJepaProcessor.from_config(config)
+        labels, feature = dataset[label_column], dataset.features[label_column]
+        if hasattr(feature, "names"):
+            self.class_names = list(feature.names)
+        elif all(isinstance(label, int) for label in labels):
+            self.class_names = [str(i) for i in range(max(labels) + 1)]
+        else:
+            self.class_names = sorted(set(labels))
+            labels = [self.class_names.index(label) for label in labels]
+        self.labels = torch.tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        value = self.dataset[index][self.audio_column]
+        name = (value.get("path") if isinstance(value, dict) else value) or f"row {index}"
+        try:
+            audio, rate = self._decode(value)
+            return {"input_values": self.processor.features(audio, rate), "labels": self.labels[index]}
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from error
+
+    @staticmethod
+    def _decode(value) -> tuple[np.ndarray, int | None]:
+        if isinstance(value, dict) and value.get("array") is not None:
+            return value["array"], value.get("sampling_rate")
+        if isinstance(value, dict) and value.get("bytes"):
+            return read_audio(io.BytesIO(value["bytes"]))
+        path = value.get("path") if isinstance(value, dict) else value
+        if not isinstance(path, str):
+            raise ValueError(
+                f"the audio column holds {type(value).__name__}; expected an Audio feature, a file path or "
+                "an {'array', 'sampling_rate'} dict"
+            )
+        return read_audio(path)
+
+
+def is_saved_dataset(path: str | Path) -> bool:
+    """Whether `path` is a folder written by `datasets`' `save_to_disk`."""
+    return any((Path(path) / name).is_file() for name in ("dataset_dict.json", "state.json"))
+
+
+def load_saved_dataset(path: str | Path, split: str, config: AudioJepaConfig) -> AudioColumnDataset:
+    """A `save_to_disk` folder (a Dataset, or a DatasetDict from which `split` is taken) with audio + label columns."""
+    from datasets import DatasetDict, load_from_disk
+
+    dataset = load_from_disk(str(path))
+    if isinstance(dataset, DatasetDict):
+        if split not in dataset:
+            raise ValueError(f"{path} has splits {list(dataset)}, not {split!r}")
+        dataset = dataset[split]
+    return AudioColumnDataset(dataset, config)
+
+
 def default_dataset(split: str, config: AudioJepaConfig) -> SynthesizedAudio:
     if split not in SPLIT_SIZES:
         raise ValueError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
     return SynthesizedAudio(config, SPLIT_SIZES[split], seed=0 if split == "train" else 1)
 
 
-def load_dataset(path: str, split: str, config: AudioJepaConfig) -> AudioFolder:
-    return AudioFolder(path, split, config)
+def load_dataset(path: str, split: str, config: AudioJepaConfig) -> AudioFolder | AudioColumnDataset:
+    """`--data`: a `save_to_disk` folder of a `datasets` data set, else a folder of audio files."""
+    return load_saved_dataset(path, split, config) if is_saved_dataset(path) else AudioFolder(path, split, config)
 
 
 def batches(dataset: Dataset, batch_size: int = 64) -> list[dict]:
@@ -146,3 +225,15 @@ def evaluate(encoder, config: AudioJepaConfig, data: str | None) -> dict[str, fl
     test_x, test_y = extract_embeddings(encoder, batches(test), ["input_values"], num_prefix_tokens=prefix)
     probe = linear_probe(train_x, train_y, test_x, test_y)
     return {"probe_accuracy": probe["accuracy"], "probe_f1_macro": probe["f1_macro"]}
+
+
+def mean_average_precision(scores, targets) -> float:
+    """AudioSet-style mAP: average precision per class, averaged over the classes with at least one positive.
+    `scores` (N, C) logits or probabilities, `targets` (N, C) in {0, 1}."""
+    scores, targets = np.asarray(scores, dtype=np.float64), np.asarray(targets)
+    if scores.shape != targets.shape or scores.ndim != 2:
+        raise ValueError(f"scores and targets must both be (N, classes), got {scores.shape} and {targets.shape}")
+    present = targets.sum(axis=0) > 0
+    if not present.any():
+        raise ValueError("no class has a positive example; mAP is undefined")
+    return float(average_precision_score(targets[:, present], scores[:, present], average="macro"))

@@ -20,5 +20,9 @@ DOMAIN = Domain(
     load_dataset=data.load_dataset,
     collator=AudioJepaMaskCollator,
     evaluate=data.evaluate,
-    datasets=("synthesized tones, chords, chirps, noises and click trains (embedded)", "audio folder"),
+    datasets=(
+        "synthesized tones, chords, chirps, noises and click trains (embedded)",
+        "audio folder",
+        "datasets save_to_disk folder with audio + label columns",
+    ),
 )

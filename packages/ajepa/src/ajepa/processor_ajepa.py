@@ -6,7 +6,7 @@ zero-padded to the next power of two, power spectrum, triangular filters on the 
 here in torch (no numba compile, which costs librosa 10–40 s on first use).
 
 Documented handling: multi-channel audio is averaged to mono (a 2-D input's shorter axis is the channel
-axis); integer or 8-bit files are read as floats in [-1, 1] by soundfile; other sample rates are resampled
+axis); integer or 8-bit files and integer arrays are read as floats in [-1, 1]; other sample rates are resampled
 with soxr (or rejected with `resample=False`); clips are cropped from the start or padded with zeros (the
 normalised mean) to `target_length` frames. Errors: empty, silent (peak below `silence_threshold`) or
 non-finite audio, clips shorter than one patch, unreadable or truncated files.
@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -29,13 +30,16 @@ AudioInput = np.ndarray | torch.Tensor | Sequence[float]
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 (samples, channels) and its sample rate, with a clear error if unreadable."""
+def read_audio(path: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
+    """Read an audio file (or open binary file) as float32 (samples, channels) and its sample rate, with a clear
+    error if unreadable."""
     try:
-        audio, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        source = str(path) if isinstance(path, str | Path) else path
+        audio, sample_rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        name = path if isinstance(path, str | Path) else "the audio data"
         raise ValueError(
-            f"{path} cannot be read as audio ({error}); it may be truncated or not a wav/flac/mp3/ogg file. "
+            f"{name} cannot be read as audio ({error}); it may be truncated or not a wav/flac/mp3/ogg file. "
             "Re-export it or remove it from the data."
         ) from error
     return audio, sample_rate
@@ -110,7 +114,11 @@ class AudioJepaProcessor(FeatureExtractionMixin):
         """Checked, mono, float waveform at `self.sampling_rate`."""
         if sampling_rate is None:
             raise ValueError(f"pass sampling_rate= (the rate of this audio); the model expects {self.sampling_rate} Hz")
-        waveform = np.asarray(audio.numpy() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+        waveform = np.asarray(audio.numpy() if isinstance(audio, torch.Tensor) else audio)
+        if waveform.dtype.kind in "iu":  # integer PCM (8-bit wav is unsigned) → [-1, 1], as soundfile reads it
+            scale = (np.iinfo(waveform.dtype).max + 1) / (2 if waveform.dtype.kind == "u" else 1)
+            waveform = (waveform.astype(np.float64) - (scale if waveform.dtype.kind == "u" else 0)) / scale
+        waveform = waveform.astype(np.float32)
         if waveform.ndim == 2:
             channel_axis = 0 if waveform.shape[0] < waveform.shape[1] else 1
             waveform = waveform.mean(axis=channel_axis)
