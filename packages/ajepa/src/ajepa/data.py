@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from jepa_core.evaluation import extract_embeddings, linear_probe
+from jepa_core.saved_datasets import is_saved_dataset, load_saved_split
 from sklearn.metrics import average_precision_score
 from torch.utils.data import Dataset
 
@@ -179,23 +180,6 @@ class AudioColumnDataset(Dataset):
         return read_audio(path)
 
 
-def is_saved_dataset(path: str | Path) -> bool:
-    """Whether `path` is a folder written by `datasets`' `save_to_disk`."""
-    return any((Path(path) / name).is_file() for name in ("dataset_dict.json", "state.json"))
-
-
-def load_saved_dataset(path: str | Path, split: str, config: AudioJepaConfig) -> AudioColumnDataset:
-    """A `save_to_disk` folder (a Dataset, or a DatasetDict from which `split` is taken) with audio + label columns."""
-    from datasets import DatasetDict, load_from_disk
-
-    dataset = load_from_disk(str(path))
-    if isinstance(dataset, DatasetDict):
-        if split not in dataset:
-            raise ValueError(f"{path} has splits {list(dataset)}, not {split!r}")
-        dataset = dataset[split]
-    return AudioColumnDataset(dataset, config)
-
-
 def default_dataset(split: str, config: AudioJepaConfig) -> SynthesizedAudio:
     if split not in SPLIT_SIZES:
         raise ValueError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
@@ -204,7 +188,9 @@ def default_dataset(split: str, config: AudioJepaConfig) -> SynthesizedAudio:
 
 def load_dataset(path: str, split: str, config: AudioJepaConfig) -> AudioFolder | AudioColumnDataset:
     """`--data`: a `save_to_disk` folder of a `datasets` data set, else a folder of audio files."""
-    return load_saved_dataset(path, split, config) if is_saved_dataset(path) else AudioFolder(path, split, config)
+    if is_saved_dataset(path):
+        return AudioColumnDataset(load_saved_split(path, split), config)
+    return AudioFolder(path, split, config)
 
 
 def batches(dataset: Dataset, batch_size: int = 64) -> list[dict]:

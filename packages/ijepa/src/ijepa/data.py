@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from jepa_core.evaluation import extract_embeddings, linear_probe
+from jepa_core.saved_datasets import is_saved_dataset
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
@@ -127,7 +128,7 @@ def load_dataset(path: str, split: str, config: ImageJepaConfig, augment: bool |
         raise FileNotFoundError(f"--data {path} does not exist")
     if root.is_file():
         raise ValueError(f"--data {path} is a file; give a folder of images or a saved `datasets` folder")
-    if (root / "dataset_info.json").exists() or (root / "dataset_dict.json").exists():
+    if is_saved_dataset(root):
         images, labels = _hf_source(root, split)
     elif (root / split).is_dir():
         images, labels = _folder_source(root / split)

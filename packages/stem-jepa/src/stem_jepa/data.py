@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from jepa_core.saved_datasets import is_saved_dataset, load_saved_split
 from torch.utils.data import Dataset
 
 from .configuration_stem_jepa import CHORALE_INSTRUMENTS, StemJepaConfig
@@ -472,15 +473,8 @@ def load_split_songs(path: str | Path, split: str, config: StemJepaConfig) -> li
     """A `datasets.save_to_disk` folder (its `split` when it holds several), else `path/<split>` when it exists
     (MUSDB layout), else `path` itself."""
     root = Path(path)
-    if (root / "dataset_dict.json").is_file() or (root / "state.json").is_file():
-        from datasets import DatasetDict, load_from_disk
-
-        table = load_from_disk(str(root))
-        if isinstance(table, DatasetDict):
-            if split not in table:
-                raise ValueError(f"{root} has the splits {list(table)}, not {split!r}; name a split {split!r}")
-            table = table[split]
-        return songs_from_dataset(table, config)
+    if is_saved_dataset(root):
+        return songs_from_dataset(load_saved_split(root, split), config)
     return load_songs(root / split if (root / split).is_dir() else root, config)
 
 
