@@ -7,6 +7,7 @@ import torch
 from brain_jepa import BrainJepaConfig, BrainJepaProcessor
 from brain_jepa.data import default_dataset, load_dataset, read_series, simulate_cohort
 from brain_jepa.processor_brain_jepa import resample
+from jepa_core.evaluation import linear_probe
 from scipy import io as scipy_io
 
 
@@ -126,13 +127,20 @@ def test_loader_errors(tmp_path):
         read_series(tmp_path / "notes.txt")
 
 
-def test_embedded_cohort_is_labelled_by_network_structure():
-    cohort = simulate_cohort(90, 64, seed=0)
-    assert cohort["time_series"].shape == (90, 31, 64) and set(cohort["labels"]) == {0, 1, 2}
-    assert np.all((cohort["traits"] >= 0) & (cohort["traits"] <= 1))
-    # the dedifferentiation trait lowers the mean absolute correlation
-    strength = [np.abs(np.corrcoef(s)[np.triu_indices(31, 1)]).mean() for s in cohort["time_series"]]
-    assert np.corrcoef(strength, cohort["traits"])[0, 1] < -0.5
+def test_embedded_cohort_labels_live_in_connectivity():
+    cohort = simulate_cohort(300, 96, seed=0)
+    series, labels, traits = cohort["time_series"], cohort["labels"], cohort["traits"]
+    assert series.shape == (300, 31, 96) and set(labels) == {0, 1, 2}
+    assert np.all((traits >= 0) & (traits <= 1))
+    upper = np.triu_indices(31, 1)
+    connectivity = np.stack([np.arctanh(np.corrcoef(s)[upper]) for s in series])
+    # the dedifferentiation trait weakens connectivity
+    assert np.corrcoef(np.abs(connectivity).mean(1), traits)[0, 1] < -0.5
+    # the classes are coupling patterns: a linear probe reads them from FC but not from per-ROI amplitudes
+    fc_probe = linear_probe(connectivity[:200], labels[:200], connectivity[200:], labels[200:])
+    amplitude = series.std(-1)
+    amplitude_probe = linear_probe(amplitude[:200], labels[:200], amplitude[200:], labels[200:])
+    assert fc_probe["accuracy"] > 0.75 and amplitude_probe["accuracy"] < 0.5
     dataset = default_dataset("test", BrainJepaConfig.from_preset("tiny"))
     assert len(dataset) == 256 and dataset[0]["time_series"].shape == (31, 96)
     with pytest.raises(ValueError, match="embedded data set has 31 ROIs"):

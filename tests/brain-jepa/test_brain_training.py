@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
+import pytest
 import torch
 from brain_jepa import BrainJepaConfig, BrainJepaForPreTraining, BrainJepaMaskCollator, BrainJepaModel
-from brain_jepa.data import RoiTimeSeriesDataset, default_dataset, evaluate
+from brain_jepa.data import RoiTimeSeriesDataset, default_dataset, evaluate, regression_probe
 from brain_jepa.domain import DOMAIN
 from jepa_core.training import TrainingArguments, pretrain
 from transformers import AutoModel
@@ -13,16 +15,16 @@ from transformers import AutoModel
 def test_pretraining_lowers_the_loss_and_reloads(tmp_path):
     config = BrainJepaConfig.from_preset(
         "tiny", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, pred_hidden_size=16,
-        pred_num_hidden_layers=1, max_steps=30, train_batch_size=16,
+        pred_num_hidden_layers=1, max_steps=60, train_batch_size=16,
     )  # fmt: skip
     full = default_dataset("train", config)
     dataset = RoiTimeSeriesDataset(full.time_series[:128], full.labels[:128], full.traits[:128])
     model = BrainJepaForPreTraining(config)
     args = TrainingArguments.from_config(config, str(tmp_path), show_progress=False, save_every=1000)
     metrics = pretrain(model, dataset, BrainJepaMaskCollator(config, seed=0), args)
-    assert metrics["steps"] == 30 and metrics["final_loss"] < 0.85 * metrics["initial_loss"]
+    assert metrics["steps"] == 60 and metrics["final_loss"] < 0.85 * metrics["initial_loss"]
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
-    assert len(history) == 30
+    assert len(history) == 60
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(reloaded, BrainJepaModel)
     x = full.time_series[:2]
@@ -37,3 +39,14 @@ def test_evaluate_reports_probe_metrics_and_domain_is_wired():
     assert 0 <= metrics["probe_accuracy"] <= 1 and -1 <= metrics["trait_pearson_r"] <= 1
     assert DOMAIN.name == "brain-jepa" and DOMAIN.config_class.model_type == "jepa_brain"
     assert "tiny" in DOMAIN.presets and isinstance(DOMAIN.collator(config, 0), BrainJepaMaskCollator)
+
+
+def test_regression_probe_reports_pearson_rho_and_r2():
+    rng = np.random.default_rng(0)
+    traits = rng.uniform(0, 1, 200)
+    informative = np.stack([traits + rng.normal(0, 0.05, 200), rng.normal(size=200)], axis=1)
+    result = regression_probe(informative[:150], traits[:150], informative[150:], traits[150:])
+    expected = np.corrcoef(informative[150:, 0], traits[150:])[0, 1]
+    assert result["trait_pearson_r"] == pytest.approx(expected, abs=0.02) and result["trait_r2"] > 0.9
+    noise = rng.normal(size=(200, 2))
+    assert abs(regression_probe(noise[:150], traits[:150], noise[150:], traits[150:])["trait_pearson_r"]) < 0.3

@@ -1,15 +1,20 @@
-"""Data: the embedded synthetic cohort (seeded by real fMRI from nitime), loaders for real ROI time series, probes.
+"""Data: the embedded synthetic cohort, loaders for real ROI time series, probes.
 
-The embedded default: nitime ships 250 TRs of a real 31-ROI resting fMRI series. Its functional connectivity is
-the template network; its two leading modules (sign of the first brain gradient) define three network
-structures (the probe's classes): 0 = template, 1 = stronger coupling inside module A, 2 = modules A and B
-decoupled. Each subject draws a class, a trait in [0, 1] (a continuous "dedifferentiation" that pulls the network
-towards independence, probed by regression) and nuisance factors (temporal smoothness, ROI amplitudes, its own
-random connectivity deviation); its series is a Gaussian AR(1) process with that connectivity.
+The embedded default is a self-contained generator of resting-state-like ROI time series: 31 ROIs in four
+networks (A default mode, B dorsal attention, C frontoparietal, D sensorimotor; contiguous, as in atlases ordered
+by network). Each network has a slow latent signal (AR(1), TR 1.89 s); the latent signals are coupled (A
+anticorrelated with B, as in real resting-state data) and each ROI is its network's signal (loading 0.65-0.9)
+plus its own faster AR(1) noise. Per subject:
+
+- a class (the probe's labels), a pattern of network coupling: 0 = A-B anticorrelated (template), 1 = A-B
+  positively coupled, 2 = A-B decoupled and A-C strongly coupled. Per-ROI statistics (amplitude, smoothness) do
+  not depend on it: it lives in the functional connectivity only;
+- a trait in [0, 1] (an "age", probed by regression): dedifferentiation, i.e. loadings scaled by 1 - trait / 2
+  (weaker within-network connectivity, relatively more ROI noise);
+- nuisance: slowness of the network signals and of the ROI noise, ROI amplitudes.
 """
 
 import functools
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,82 +26,65 @@ from scipy import signal
 from torch.utils.data import Dataset
 
 from .configuration_brain_jepa import BrainJepaConfig
-from .processor_brain_jepa import BrainJepaProcessor, brain_gradients, functional_connectivity
+from .processor_brain_jepa import BrainJepaProcessor, brain_gradients_from_timeseries
 
 EMBEDDED_NUM_ROIS = 31
-EMBEDDED_REPETITION_TIME = 1.89  # seconds, as nitime's examples state for fmri_timeseries.csv
-SERIES_SUFFIXES = (".npy", ".csv", ".tsv", ".mat")
+EMBEDDED_REPETITION_TIME = 1.89  # seconds
+NETWORK_SIZES = (9, 8, 7, 7)  # A default mode, B dorsal attention, C frontoparietal, D sensorimotor
+NETWORK_COUPLING = np.array([[1.0, -0.5, 0.2, 0.1], [-0.5, 1.0, 0.1, 0.3], [0.2, 0.1, 1.0, 0.2], [0.1, 0.3, 0.2, 1.0]])
+CLASS_COUPLING = ({}, {(0, 1): 0.5}, {(0, 1): 0.0, (0, 2): 0.7})  # per class: network pairs whose coupling changes
 BURN_IN = 30  # AR(1) frames dropped so that every series starts stationary
+SERIES_SUFFIXES = (".npy", ".csv", ".tsv", ".mat")
 MAT_KEYS = ("time_series", "timeseries", "roi_timeseries", "ts", "data")
 
 
-def nitime_fmri() -> np.ndarray:
-    """The real resting fMRI series that nitime ships: (31 ROIs, 250 TRs), ROI names in `nitime_roi_names()`."""
-    spec = importlib.util.find_spec("nitime")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the embedded data set needs the nitime package (pip install nitime)")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "fmri_timeseries.csv"
-    return pd.read_csv(path).to_numpy(dtype=np.float64).T
+def network_of_rois() -> np.ndarray:
+    """The embedded cohort's network index of each of its 31 ROIs."""
+    return np.repeat(np.arange(len(NETWORK_SIZES)), NETWORK_SIZES)
 
 
-@functools.lru_cache(maxsize=1)
-def template_connectivity() -> np.ndarray:
-    return functional_connectivity(nitime_fmri())
+def class_couplings() -> np.ndarray:
+    """(classes, networks, networks) correlation matrices of the latent network signals."""
+    couplings = np.stack([NETWORK_COUPLING] * len(CLASS_COUPLING))
+    for coupling, changes in zip(couplings, CLASS_COUPLING, strict=True):
+        for (a, b), value in changes.items():
+            coupling[a, b] = coupling[b, a] = value
+    return couplings
+
+
+def _ar1(innovations: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Unit-variance AR(1) filtering along the last axis; `rho` has the shape of the leading axes."""
+    rows = innovations.reshape(-1, innovations.shape[-1])
+    filtered = [signal.lfilter([np.sqrt(1 - r**2)], [1, -r], x) for r, x in zip(rho.ravel(), rows, strict=True)]
+    return np.reshape(filtered, innovations.shape)
+
+
+def simulate_cohort(num_subjects: int, num_frames: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Synthetic subjects → {"time_series" (N, 31, T), "labels" (N,), "traits" (N,)} (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    networks, length = network_of_rois(), num_frames + BURN_IN
+    labels = rng.integers(0, len(CLASS_COUPLING), num_subjects)
+    traits = rng.uniform(0, 1, num_subjects)
+    factors = np.linalg.cholesky(class_couplings())[labels]
+    latent = np.einsum("nkj,njt->nkt", factors, rng.normal(size=(num_subjects, len(NETWORK_SIZES), length)))
+    latent = _ar1(latent, np.repeat(rng.uniform(0.75, 0.9, (num_subjects, 1)), len(NETWORK_SIZES), axis=1))
+    noise_slowness = np.repeat(rng.uniform(0.2, 0.5, (num_subjects, 1)), EMBEDDED_NUM_ROIS, axis=1)
+    noise = _ar1(rng.normal(size=(num_subjects, EMBEDDED_NUM_ROIS, length)), noise_slowness)
+    loading = (rng.uniform(0.65, 0.9, EMBEDDED_NUM_ROIS) * (1 - 0.5 * traits[:, None]))[..., None]
+    series = loading * latent[:, networks] + np.sqrt(1 - loading**2) * noise
+    amplitude = rng.lognormal(0, 0.15, (num_subjects, EMBEDDED_NUM_ROIS, 1))
+    return {"time_series": amplitude * series[:, :, BURN_IN:], "labels": labels, "traits": traits}
 
 
 @functools.lru_cache(maxsize=8)
 def _embedded_gradients(num_components: int, alpha: float, sparsity: float) -> np.ndarray:
-    return brain_gradients(template_connectivity(), num_components, alpha, sparsity)
+    series = list(simulate_cohort(128, 256, seed=2)["time_series"])
+    return brain_gradients_from_timeseries(series, num_components, alpha, sparsity)
 
 
 def embedded_brain_gradients(config: BrainJepaConfig) -> np.ndarray:
-    """Group gradients of the embedded cohort's template network, with the config's gradient settings."""
+    """Group gradients of the embedded cohort (from 128 simulated subjects), with the config's gradient settings."""
     return _embedded_gradients(config.gradient_components, config.gradient_alpha, config.gradient_sparsity).copy()
-
-
-def _nearest_correlation(matrix: np.ndarray, floor: float = 0.05) -> np.ndarray:
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    matrix = (vectors * np.maximum(values, floor)) @ vectors.T
-    scale = np.sqrt(np.diag(matrix))
-    return matrix / np.outer(scale, scale)
-
-
-def class_networks() -> list[np.ndarray]:
-    """The three network structures (correlation matrices) of the embedded cohort's classes."""
-    template = template_connectivity()
-    module_a = _embedded_gradients(1, 0.5, 0.9)[:, 0] > 0
-    inside_a = np.outer(module_a, module_a)
-    between = np.outer(module_a, ~module_a) | np.outer(~module_a, module_a)
-    stronger = np.where(inside_a, template + 0.35 * (1 - template), template)
-    decoupled = np.where(between, 0.1 * template, template)
-    return [_nearest_correlation(c) for c in (template, stronger, decoupled)]
-
-
-def simulate_cohort(num_subjects: int, num_frames: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Synthetic subjects → {"time_series" (N, 31, T), "labels" (N,), "traits" (N,)}.
-
-    Innovations have covariance `(1 − 0.6·trait)·network[label] + 0.6·trait·I + u uᵀ` (u: the subject's own
-    random rank-1 deviation), filtered by an AR(1) of random smoothness and scaled by random ROI amplitudes.
-    """
-    rng = np.random.default_rng(seed)
-    factors = np.stack([np.linalg.cholesky(network) for network in class_networks()])
-    num_rois, length = factors.shape[1], num_frames + BURN_IN
-    labels = rng.integers(0, len(factors), num_subjects)
-    traits = rng.uniform(0, 1, num_subjects)
-    weight = 0.6 * traits[:, None, None]
-    network_part = np.einsum("nrk,nkt->nrt", factors[labels], rng.normal(size=(num_subjects, num_rois, length)))
-    deviation = rng.normal(0, 0.3, (num_subjects, num_rois, 1)) * rng.normal(size=(num_subjects, 1, length))
-    innovations = np.sqrt(1 - weight) * network_part + np.sqrt(weight) * rng.normal(size=network_part.shape)
-    innovations += deviation
-    smoothness = rng.uniform(0.5, 0.85, num_subjects)
-    amplitude = rng.lognormal(0, 0.2, (num_subjects, num_rois, 1))
-    series = np.stack(
-        [
-            signal.lfilter([np.sqrt(1 - rho**2)], [1, -rho], x, axis=1)
-            for rho, x in zip(smoothness, innovations, strict=True)
-        ]
-    )
-    return {"time_series": amplitude * series[:, :, BURN_IN:], "labels": labels, "traits": traits}
 
 
 class RoiTimeSeriesDataset(Dataset):
@@ -302,17 +290,20 @@ def evaluate(encoder, config: BrainJepaConfig, data: str | None = None) -> dict[
         result = linear_probe(train_x, train.labels, test_x, test.labels)
         metrics.update(probe_accuracy=result["accuracy"], probe_f1_macro=result["f1_macro"])
     if train.traits is not None:
-        result = linear_probe(train_x, train.traits, test_x, test.traits, task="regression")
-        prediction = _ridge_predictions(train_x, train.traits, test_x, result["alpha"])
-        pearson = float(np.corrcoef(prediction, test.traits.numpy())[0, 1])
-        metrics.update(trait_pearson_r=pearson, trait_r2=result["r2"])
+        metrics.update(regression_probe(train_x, train.traits, test_x, test.traits))
     return metrics
 
 
-def _ridge_predictions(train_x, train_y, test_x, alpha: float) -> np.ndarray:
-    from sklearn.linear_model import Ridge
+def regression_probe(train_x, train_y, test_x, test_y) -> dict[str, float]:
+    """Ridge probe on standardised features (alpha by leave-one-out CV on train) → test Pearson's ρ and R²."""
+    from jepa_core.evaluation.probes import RIDGE_ALPHAS
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(train_x.numpy(), train_y.numpy())
-    return model.predict(test_x.numpy())
+    train_y, test_y = np.asarray(train_y, dtype=np.float64), np.asarray(test_y, dtype=np.float64)
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS)).fit(np.asarray(train_x), train_y)
+    prediction = model.predict(np.asarray(test_x))
+    pearson = float(np.corrcoef(prediction, test_y)[0, 1]) if prediction.std() > 0 else 0.0
+    return {"trait_pearson_r": pearson, "trait_r2": float(r2_score(test_y, prediction))}

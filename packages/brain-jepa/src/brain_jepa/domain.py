@@ -20,5 +20,8 @@ DOMAIN = Domain(
     load_dataset=data.load_dataset,
     collator=BrainJepaMaskCollator,
     evaluate=data.evaluate,
-    datasets=("synthetic cohort seeded by nitime's real 31-ROI fMRI (embedded)", "ROI time series .npy/.csv/.tsv/.mat"),
+    datasets=(
+        "synthetic 31-ROI cohort: 4 coupled networks, 3 coupling classes, a trait (embedded)",
+        "ROI time series .npy/.csv/.tsv/.mat",
+    ),
 )
