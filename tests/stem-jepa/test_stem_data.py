@@ -8,22 +8,18 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from stem_jepa import StemJepaConfig
-from stem_jepa import data as stem_data
-from stem_jepa.data import (
+from stem_jepa import StemJepaConfig, chorales
+from stem_jepa.chorales import (
     GM_PROGRAMS,
     ScoreSong,
-    StemChunks,
     chorale_renderer,
     chorale_scores,
     default_songs,
-    load_dataset,
-    load_songs,
     render_soundfont,
     render_voice,
-    songs_from_dataset,
     synthetic_scores,
 )
+from stem_jepa.data import StemChunks, load_dataset, load_songs, songs_from_dataset
 
 RATE = 16_000
 
@@ -107,7 +103,7 @@ def test_render_voice_plays_the_notes_in_time():
 
 def soundfont():
     pytest.importorskip("tinysoundfont", reason="the soundfont renderer needs jepa-stem[soundfont]")
-    path = stem_data.soundfont_path()
+    path = chorales.soundfont_path()
     assert path is not None and path.endswith("TimGM6mb.sf2")
     return path
 
@@ -131,7 +127,7 @@ def test_soundfont_instruments_have_distinct_spectra():
 
 
 def no_parsing(monkeypatch):
-    monkeypatch.setattr(stem_data, "chorale_scores", lambda count: synthetic_scores(count, seed=0))
+    monkeypatch.setattr(chorales, "chorale_scores", lambda count: synthetic_scores(count, seed=0))
 
 
 def test_default_songs_use_the_soundfont(monkeypatch):
@@ -151,7 +147,7 @@ def test_default_songs_fall_back_to_the_additive_synthesizer(monkeypatch):
     monkeypatch.setitem(sys.modules, "tinysoundfont", None)  # import fails
     song = default_songs("test", StemJepaConfig.from_preset("tiny"))[0]
     assert chorale_renderer() == "additive" and song.renderer == "additive"
-    additive = render_voice(song.voices[3], stem_data.TIMBRES["bass"], 0, song.num_samples, RATE)
+    additive = render_voice(song.voices[3], chorales.TIMBRES["bass"], 0, song.num_samples, RATE)
     np.testing.assert_allclose(song.stems[3].astype(np.float32), additive, atol=1e-3)
     assert song.stems.shape == (4, song.num_samples)
     with pytest.raises(ValueError, match="unknown renderer 'midi'"):

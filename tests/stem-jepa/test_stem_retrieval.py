@@ -6,8 +6,9 @@ import soundfile
 import torch
 from jepa_core.training import TrainingArguments, pretrain
 from stem_jepa import StemJepaConfig, StemJepaForPreTraining, StemJepaModel, rank_stems, stem_retrieval
+from stem_jepa.chorales import CHORALE_INSTRUMENTS, ScoreSong, synthetic_scores
 from stem_jepa.cli import main as rank_command
-from stem_jepa.data import CHORALE_INSTRUMENTS, AudioSong, ScoreSong, StemChunks, synthetic_scores
+from stem_jepa.data import AudioSong, StemChunks
 from stem_jepa.domain import collator
 from stem_jepa.retrieval import retrieval_metrics
 

@@ -2,8 +2,9 @@
 
 from jepa_core.domain import Domain
 
+from .chorales import default_songs
 from .configuration_stem_jepa import StemJepaConfig
-from .data import default_dataset, default_songs, load_dataset, load_split_songs
+from .data import default_dataset, load_dataset, load_split_songs
 from .masking_stem_jepa import StemViewCollator
 from .modeling_stem_jepa import StemJepaForPreTraining, StemJepaModel
 from .retrieval import stem_retrieval
