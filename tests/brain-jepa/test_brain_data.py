@@ -127,20 +127,21 @@ def test_loader_errors(tmp_path):
         read_series(tmp_path / "notes.txt")
 
 
-def test_embedded_cohort_labels_live_in_connectivity():
+def test_embedded_cohort_labels_live_in_timescales_and_the_trait_in_connectivity():
     cohort = simulate_cohort(300, 96, seed=0)
     series, labels, traits = cohort["time_series"], cohort["labels"], cohort["traits"]
     assert series.shape == (300, 31, 96) and set(labels) == {0, 1, 2}
     assert np.all((traits >= 0) & (traits <= 1))
     upper = np.triu_indices(31, 1)
     connectivity = np.stack([np.arctanh(np.corrcoef(s)[upper]) for s in series])
-    # the dedifferentiation trait weakens connectivity
+    autocorrelation = np.stack([[np.corrcoef(roi[:-1], roi[1:])[0, 1] for roi in subject] for subject in series])
+    # the dedifferentiation trait weakens connectivity; the classes are timescales, not amplitudes
     assert np.corrcoef(np.abs(connectivity).mean(1), traits)[0, 1] < -0.5
-    # the classes are coupling patterns: a linear probe reads them from FC but not from per-ROI amplitudes
-    fc_probe = linear_probe(connectivity[:200], labels[:200], connectivity[200:], labels[200:])
+    timescale_probe = linear_probe(autocorrelation[:200], labels[:200], autocorrelation[200:], labels[200:])
     amplitude = series.std(-1)
     amplitude_probe = linear_probe(amplitude[:200], labels[:200], amplitude[200:], labels[200:])
-    assert fc_probe["accuracy"] > 0.75 and amplitude_probe["accuracy"] < 0.5
+    assert timescale_probe["accuracy"] > 0.7 and amplitude_probe["accuracy"] < 0.5
+    assert np.all(np.diff([autocorrelation[labels == c].mean() for c in range(3)]) > 0.05)  # slower groups
     dataset = default_dataset("test", BrainJepaConfig.from_preset("tiny"))
     assert len(dataset) == 256 and dataset[0]["time_series"].shape == (31, 96)
     with pytest.raises(ValueError, match="embedded data set has 31 ROIs"):

@@ -92,6 +92,18 @@ def test_l2_loss_option():
     assert output.loss.item() == pytest.approx((output.predictions - targets).pow(2).mean().item(), rel=1e-5)
 
 
+def test_patch_embedding_starts_at_the_scale_of_the_positions():
+    """LeCun init (std 1/√patch_size) in every model that holds the encoder, not the 0.02 of the other layers."""
+    config = tiny(num_labels=3)
+    for encoder in (
+        BrainJepaModel(config),
+        BrainJepaForPreTraining(config).context_encoder,
+        BrainJepaForSequenceClassification(config).brain_jepa,
+    ):
+        assert encoder.patch_embed.weight.std().item() == pytest.approx(config.patch_size**-0.5, rel=0.1)
+        assert encoder.positions.gradient_proj.weight.std().item() == pytest.approx(0.02, rel=0.2)
+
+
 def test_sequence_classification_head_loads_pretrained_encoder(tmp_path):
     config = tiny()
     encoder = BrainJepaModel(config)

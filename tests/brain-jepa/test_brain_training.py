@@ -15,7 +15,7 @@ from transformers import AutoModel
 def test_pretraining_lowers_the_loss_and_reloads(tmp_path):
     config = BrainJepaConfig.from_preset(
         "tiny", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, pred_hidden_size=16,
-        pred_num_hidden_layers=1, max_steps=60, train_batch_size=16,
+        pred_num_hidden_layers=1, max_steps=60, train_batch_size=16, learning_rate=1.5e-3,
     )  # fmt: skip
     full = default_dataset("train", config)
     dataset = RoiTimeSeriesDataset(full.time_series[:128], full.labels[:128], full.traits[:128])
@@ -30,6 +30,20 @@ def test_pretraining_lowers_the_loss_and_reloads(tmp_path):
     x = full.time_series[:2]
     expected = model.export_encoder().eval()(x).last_hidden_state
     torch.testing.assert_close(reloaded(x).last_hidden_state, expected)
+
+
+def test_pretrained_encoder_probes_timescales_better_than_random_init(tmp_path):
+    """The tiny preset as `jepa demo` runs it (300 steps): the reloaded target encoder against a random-init one.
+    Measured over seeds 0-2: 0.559 / 0.555 / 0.559 vs 0.477 / 0.473 / 0.461 (chance 0.33)."""
+    config = BrainJepaConfig.from_preset("tiny")
+    torch.manual_seed(0)
+    model = BrainJepaForPreTraining(config)
+    args = TrainingArguments.from_config(config, str(tmp_path), show_progress=False, save_every=1000, seed=0)
+    pretrain(model, default_dataset("train", config), BrainJepaMaskCollator(config, seed=0), args)
+    pretrained = evaluate(AutoModel.from_pretrained(tmp_path).eval(), config)["probe_accuracy"]
+    torch.manual_seed(0)
+    random_init = evaluate(BrainJepaModel(config).eval(), config)["probe_accuracy"]
+    assert pretrained > random_init + 0.04 and pretrained > 0.5
 
 
 def test_evaluate_reports_probe_metrics_and_domain_is_wired():

@@ -133,3 +133,14 @@ def test_collator_states_round_trip_through_json_and_safetensors():
     assert json.loads(json.dumps(plain)) == [{"step": 7}, {"step": 9}]
     restored = split_collator_state(plain, tensors, 1)
     assert restored["step"] == 9 and torch.equal(restored["generator"], torch.ones(2))
+
+
+def test_a_module_can_set_its_own_init_std():
+    config = ToyConfig.from_preset("tiny")
+    model = ToyModel(config)
+    assert model.patch_embed.proj.weight.std().item() == pytest.approx(config.initializer_range, rel=0.2)
+    model.patch_embed.proj.init_std = 0.5
+    model._init_weights(model.patch_embed.proj)
+    assert model.patch_embed.proj.weight.std().item() == pytest.approx(0.5, rel=0.2)
+    model._init_weights(model.encoder.blocks[0].mlp.fc1)
+    assert model.encoder.blocks[0].mlp.fc1.weight.std().item() == pytest.approx(config.initializer_range, rel=0.2)

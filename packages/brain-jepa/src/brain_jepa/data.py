@@ -6,12 +6,12 @@ by network). Each network has a slow latent signal (AR(1), TR 1.89 s); the laten
 anticorrelated with B, as in real resting-state data) and each ROI is its network's signal (loading 0.65-0.9)
 plus its own faster AR(1) noise. Per subject:
 
-- a class (the probe's labels), a pattern of network coupling: 0 = A-B anticorrelated (template), 1 = A-B
-  positively coupled, 2 = A-B decoupled and A-C strongly coupled. Per-ROI statistics (amplitude, smoothness) do
-  not depend on it: it lives in the functional connectivity only;
+- a class (the probe's labels): the intrinsic timescale of the network signals, in three groups (AR(1)
+  coefficient 0.6 / 0.75 / 0.9, ± 0.04), as the altered BOLD timescales reported in ageing and psychiatric
+  cohorts. It is shared by every network, so it shows in every ROI, diluted by the ROI's own noise;
 - a trait in [0, 1] (an "age", probed by regression): dedifferentiation, i.e. loadings scaled by 1 - trait / 2
   (weaker within-network connectivity, relatively more ROI noise);
-- nuisance: slowness of the network signals and of the ROI noise, ROI amplitudes.
+- nuisance: slowness of the ROI noise, ROI amplitudes (log-normal, σ 0.3).
 """
 
 import functools
@@ -32,7 +32,8 @@ EMBEDDED_NUM_ROIS = 31
 EMBEDDED_REPETITION_TIME = 1.89  # seconds
 NETWORK_SIZES = (9, 8, 7, 7)  # A default mode, B dorsal attention, C frontoparietal, D sensorimotor
 NETWORK_COUPLING = np.array([[1.0, -0.5, 0.2, 0.1], [-0.5, 1.0, 0.1, 0.3], [0.2, 0.1, 1.0, 0.2], [0.1, 0.3, 0.2, 1.0]])
-CLASS_COUPLING = ({}, {(0, 1): 0.5}, {(0, 1): 0.0, (0, 2): 0.7})  # per class: network pairs whose coupling changes
+TIMESCALE_GROUPS = (0.6, 0.75, 0.9)  # per class: AR(1) coefficient of the network signals (± TIMESCALE_JITTER)
+TIMESCALE_JITTER = 0.04
 BURN_IN = 30  # AR(1) frames dropped so that every series starts stationary
 SERIES_SUFFIXES = (".npy", ".csv", ".tsv", ".mat")
 MAT_KEYS = ("time_series", "timeseries", "roi_timeseries", "ts", "data")
@@ -41,15 +42,6 @@ MAT_KEYS = ("time_series", "timeseries", "roi_timeseries", "ts", "data")
 def network_of_rois() -> np.ndarray:
     """The embedded cohort's network index of each of its 31 ROIs."""
     return np.repeat(np.arange(len(NETWORK_SIZES)), NETWORK_SIZES)
-
-
-def class_couplings() -> np.ndarray:
-    """(classes, networks, networks) correlation matrices of the latent network signals."""
-    couplings = np.stack([NETWORK_COUPLING] * len(CLASS_COUPLING))
-    for coupling, changes in zip(couplings, CLASS_COUPLING, strict=True):
-        for (a, b), value in changes.items():
-            coupling[a, b] = coupling[b, a] = value
-    return couplings
 
 
 def _ar1(innovations: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -62,17 +54,18 @@ def _ar1(innovations: np.ndarray, rho: np.ndarray) -> np.ndarray:
 def simulate_cohort(num_subjects: int, num_frames: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Synthetic subjects → {"time_series" (N, 31, T), "labels" (N,), "traits" (N,)} (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    networks, length = network_of_rois(), num_frames + BURN_IN
-    labels = rng.integers(0, len(CLASS_COUPLING), num_subjects)
+    networks, length, num_networks = network_of_rois(), num_frames + BURN_IN, len(NETWORK_SIZES)
+    labels = rng.integers(0, len(TIMESCALE_GROUPS), num_subjects)
     traits = rng.uniform(0, 1, num_subjects)
-    factors = np.linalg.cholesky(class_couplings())[labels]
-    latent = np.einsum("nkj,njt->nkt", factors, rng.normal(size=(num_subjects, len(NETWORK_SIZES), length)))
-    latent = _ar1(latent, np.repeat(rng.uniform(0.75, 0.9, (num_subjects, 1)), len(NETWORK_SIZES), axis=1))
-    noise_slowness = np.repeat(rng.uniform(0.2, 0.5, (num_subjects, 1)), EMBEDDED_NUM_ROIS, axis=1)
+    timescale = np.asarray(TIMESCALE_GROUPS)[labels] + rng.uniform(-TIMESCALE_JITTER, TIMESCALE_JITTER, num_subjects)
+    factor = np.linalg.cholesky(NETWORK_COUPLING)
+    latent = np.einsum("kj,njt->nkt", factor, rng.normal(size=(num_subjects, num_networks, length)))
+    latent = _ar1(latent, np.repeat(timescale[:, None], num_networks, axis=1))
+    noise_slowness = np.repeat((timescale - rng.uniform(0.3, 0.4, num_subjects))[:, None], EMBEDDED_NUM_ROIS, axis=1)
     noise = _ar1(rng.normal(size=(num_subjects, EMBEDDED_NUM_ROIS, length)), noise_slowness)
     loading = (rng.uniform(0.65, 0.9, EMBEDDED_NUM_ROIS) * (1 - 0.5 * traits[:, None]))[..., None]
     series = loading * latent[:, networks] + np.sqrt(1 - loading**2) * noise
-    amplitude = rng.lognormal(0, 0.15, (num_subjects, EMBEDDED_NUM_ROIS, 1))
+    amplitude = rng.lognormal(0, 0.3, (num_subjects, EMBEDDED_NUM_ROIS, 1))
     return {"time_series": amplitude * series[:, :, BURN_IN:], "labels": labels, "traits": traits}
 
 

@@ -21,7 +21,7 @@ DOMAIN = Domain(
     collator=BrainJepaMaskCollator,
     evaluate=data.evaluate,
     datasets=(
-        "synthetic 31-ROI cohort: 4 coupled networks, 3 coupling classes, a trait (embedded)",
+        "synthetic 31-ROI cohort: 4 coupled networks, 3 timescale groups, a connectivity trait (embedded)",
         "ROI time series .npy/.csv/.tsv/.mat",
     ),
 )

@@ -63,6 +63,9 @@ class BrainJepaModel(JepaPreTrainedModel):
     def __init__(self, config: BrainJepaConfig):
         super().__init__(config)
         self.patch_embed = nn.Linear(config.patch_size, config.hidden_size)
+        # LeCun std 1/√patch_size, not the reference's 0.02: at 0.02 a 16-frame patch enters ~10× smaller than its
+        # position and pretraining settles on positions alone (see the README)
+        self.patch_embed.init_std = config.patch_size**-0.5
         self.positions = BrainGradientPositions(config.gradient_components, config.hidden_size)
         self.register_buffer("brain_gradients", initial_brain_gradients(config), persistent=True)
         self.encoder = build_encoder(config, config.num_register_tokens)

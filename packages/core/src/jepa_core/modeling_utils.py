@@ -98,7 +98,8 @@ class JepaPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.initializer_range
+        """Truncated normal at `config.initializer_range`, or at the module's own `init_std` when it sets one."""
+        std = getattr(module, "init_std", None) or self.config.initializer_range
         if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Embedding):
             init.trunc_normal_(module.weight, std=std)
             if getattr(module, "bias", None) is not None:
