@@ -1,8 +1,9 @@
 """Raw 12-lead ECG → normalised tensor, as ECG-JEPA's preprocessing, on neurokit2.
 
-Steps: check the input, reorder leads by name (case-insensitive), interpolate NaN linearly, FFT-resample to
-500 Hz, optionally high-pass at 0.5 Hz (4th-order Butterworth, zero-phase), standardise each lead with statistics
-fitted once and saved with the processor, clip to ±5.
+Steps: check the input, select and reorder leads by name (case-insensitive; standard leads the model does not use,
+e.g. III, aVR, aVL, aVF for the 8-lead per-lead variant, are dropped), interpolate NaN linearly, FFT-resample to
+`sampling_rate` (500 Hz; 250 Hz for the per-lead variant), optionally high-pass at 0.5 Hz (4th-order Butterworth,
+zero-phase), standardise each lead with statistics fitted once and saved with the processor, clip to ±5.
 """
 
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ def interpolate_nan(lead: np.ndarray) -> np.ndarray:
 
 
 class EcgJepaProcessor(SavableProcessor):
-    """Turns (leads, samples) arrays at any sample rate into (leads, samples at 500 Hz) float32 tensors.
+    """Turns (leads, samples) arrays at any sample rate into (leads, samples at `sampling_rate`) float32 tensors.
 
     `lead_mean` / `lead_std` (one value per lead) come from `fit` on training records and are saved by
     `save_pretrained`. `bad_lead_policy="raise"` rejects NaN-only or flat leads; `"zero"` repairs them by
@@ -82,10 +83,11 @@ class EcgJepaProcessor(SavableProcessor):
         if len(lead_names) != num_rows:
             raise EcgSignalError(f"{len(lead_names)} lead names given for a record with {num_rows} leads")
         position = {name.lower(): i for i, name in enumerate(lead_names)}
-        unknown = [n for n in lead_names if n.lower() not in {m.lower() for m in self.lead_names}]
+        known = {m.lower() for m in [*STANDARD_LEADS, *self.lead_names]}  # standard leads the model lacks are dropped
+        unknown = [n for n in lead_names if n.lower() not in known]
         if unknown:
             raise EcgSignalError(
-                f"unknown lead name(s) {unknown}; expected the standard leads {', '.join(self.lead_names)} "
+                f"unknown lead name(s) {unknown}; expected the standard leads {', '.join(STANDARD_LEADS)} "
                 "(case-insensitive). Rename them or drop those rows"
             )
         missing = [n for n in self.lead_names if n.lower() not in position]
@@ -174,7 +176,7 @@ class EcgJepaProcessor(SavableProcessor):
         return torch.from_numpy(normalised.astype(np.float32))
 
     def __call__(self, signal, sampling_rate: float | None, lead_names: Sequence[str] | None = None) -> torch.Tensor:
-        """One record (leads, samples) at `sampling_rate` Hz → float32 tensor (num_leads, samples at 500 Hz)."""
+        """One record (leads, samples) at `sampling_rate` Hz → float32 (num_leads, samples at the processor's rate)."""
         return self.normalize(*self.prepare(signal, sampling_rate, lead_names))
 
     # -- persistence -----------------------------------------------------------------------------------------------
