@@ -6,7 +6,8 @@ import pytest
 import torch
 import wfdb
 from ecg_jepa import STANDARD_LEADS, EcgJepaConfig, EcgSignalError
-from ecg_jepa.data import load_dataset, ptbxl_dataset, read_wfdb, simulate_record
+from ecg_jepa.data import load_dataset, ptbxl_dataset, read_wfdb
+from ecg_jepa.simulation import SIMULATED_CONDITIONS, ecgsyn_leads, simulate_record
 
 CONFIG = EcgJepaConfig.from_preset("tiny")
 STATEMENTS = pd.DataFrame(
@@ -115,8 +116,29 @@ def test_npz_arrays_need_a_sample_rate(tmp_path):
         load_dataset(tmp_path / "short.npz", "train", CONFIG)
 
 
-def test_simulated_record_has_the_drawn_properties():
+def test_simulated_records_have_the_drawn_rhythms():
     rng = np.random.default_rng(3)
-    signal, labels = simulate_record(rng, duration=2.5)
-    assert signal.shape == (12, 1250) and labels.shape == (5,) and np.isfinite(signal).all()
-    assert not (labels[0] and labels[1])  # bradycardia and tachycardia exclude each other
+    pairs = [simulate_record(rng) for _ in range(64)]
+    signals, labels = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    assert signals.shape == (64, 12, 5000) and labels.shape == (64, len(SIMULATED_CONDITIONS))
+    assert np.isfinite(signals).all()
+    brady, tachy, fibrillation, premature, av_block = labels.T.astype(bool)
+    assert not (brady & tachy).any() and not (fibrillation & (premature | av_block)).any()
+    assert all(4 <= column.sum() <= 32 for column in labels.T)  # every condition occurs, none in most records
+    np.testing.assert_array_equal(simulate_record(np.random.default_rng(3))[0], signals[0])  # reproducible
+
+
+def test_ecgsyn_solution_matches_neurokit2_and_follows_the_rr_series():
+    import neurokit2 as nk
+
+    reference = nk.ecg_simulate(duration=8, sampling_rate=500, heart_rate=75, heart_rate_std=0, noise=0,
+                                method="multileads").to_numpy().T  # fmt: skip
+    ours = ecgsyn_leads(np.full(12, 0.8), reference.shape[1])
+    for lead in range(12):  # the same waveform (neurokit2's start-up transient aside, hence from 3 s on)
+        assert np.corrcoef(reference[lead, 1500:], ours[lead, 1500:])[0, 1] > 0.99
+    rr = np.array([1.0, 1.0, 0.6, 1.3, 1.0, 1.0])  # a premature beat at 2.6 s, its pause, then back on time at 3.9 s
+    avl = ecgsyn_leads(rr, 2000, start=1.5)[4]  # lead aVL: R waves tower over the T waves
+    peaks = 1.5 + (np.flatnonzero((avl[1:-1] > avl[:-2]) & (avl[1:-1] >= avl[2:]) & (avl[1:-1] > 0.9)) + 1) / 500
+    np.testing.assert_allclose(peaks, [2.0, 2.6, 3.9, 4.9], atol=0.01)
+    with pytest.raises(ValueError, match="covers"):
+        ecgsyn_leads(rr, 5000)

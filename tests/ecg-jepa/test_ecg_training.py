@@ -34,24 +34,22 @@ def test_multilabel_probe_macro_auc():
     assert 0.3 < noise["macro_auc"] < 0.7
 
 
-def test_short_pretraining_lowers_the_loss_and_keeps_a_probe_able_encoder(tmp_path):
+def test_short_pretraining_beats_random_init_on_the_simulated_rhythms(tmp_path):
+    # the tiny preset (the paper's EMA 0.998 → 0.9995; a faster 0.99 → 0.999 gives half the margin), 150 steps
     config = EcgJepaConfig.from_preset("tiny", max_steps=150)
-    train = simulated_dataset("train", config, num_records=32)
-    test = simulated_dataset("test", config, num_records=32)
+    train = simulated_dataset("train", config, num_records=64)
+    test = simulated_dataset("test", config, num_records=256)
     assert train.label_names == list(SIMULATED_CONDITIONS) and train[0]["input_values"].shape == (12, 1250)
     torch.manual_seed(0)
     model = EcgJepaForPreTraining(config)
     args = TrainingArguments.from_config(config, str(tmp_path), show_progress=False, save_every=10**6)
     metrics = pretrain(model, train, DOMAIN.collator(config, 0), args)
-    assert metrics["final_loss"] < 0.92 * metrics["initial_loss"]  # 0.797 → 0.704 measured
+    assert metrics["final_loss"] < 0.8 * metrics["initial_loss"]  # 0.798 → 0.529 measured
     encoder = AutoModel.from_pretrained(tmp_path)
     assert isinstance(encoder, EcgJepaModel)
-    pretrained = probe_records(encoder, train, test, config)
+    pretrained = probe_records(encoder, train, test, config)["probe_macro_auc"]
     torch.manual_seed(0)
-    random_init = probe_records(EcgJepaModel(config), train, test, config)
-    # Both separate the simulated conditions well above chance (AUC 0.5), and pretraining must not degrade the
-    # encoder (a collapsed one scores near 0.5-0.6). A margin is NOT asserted: at this size it is within the seed
-    # noise (pretrained − random init from −0.017 to +0.054 over the short runs in the package README; this run
-    # 0.725 vs 0.714).
-    assert pretrained["probe_macro_auc"] > 0.65 and random_init["probe_macro_auc"] > 0.65
-    assert pretrained["probe_macro_auc"] > random_init["probe_macro_auc"] - 0.05
+    random_init = probe_records(EcgJepaModel(config), train, test, config)["probe_macro_auc"]
+    # Measured over seeds 0-4 (this exact setting): random init 0.588-0.595, pretrained 0.618-0.640, margin +0.023 to
+    # +0.048 (+0.048 for seed 0). A 0.015 margin is 4x the seed-to-seed spread of random init on these 256 records.
+    assert pretrained > random_init + 0.015, (pretrained, random_init)

@@ -16,11 +16,12 @@ from torch.utils.data import Dataset
 
 from .configuration_ecg_jepa import STANDARD_LEADS, EcgJepaConfig
 from .processor_ecg_jepa import EcgJepaProcessor, EcgSignalError
+from .simulation import SIMULATED_CONDITIONS, simulate_record
 
-SIMULATED_CONDITIONS = ("bradycardia", "tachycardia", "wide_qrs", "t_wave_inversion", "irregular_without_p")
 PTBXL_FOLDS = {"train": tuple(range(1, 9)), "val": (9,), "test": (10,)}
 PTBXL_TASKS = ("all", "diagnostic", "superdiagnostic", "form", "rhythm")
-SIMULATION_VERSION = 1
+SIMULATION_VERSION = 2
+SIMULATED_SPLITS = {"train": 256, "val": 128, "test": 512}
 
 
 class EcgRecords(Dataset):
@@ -60,47 +61,12 @@ class EcgRecords(Dataset):
         return sample
 
 
-# -- the embedded default: 12-lead ECG simulated with neurokit2 ----------------------------------------------------
-def simulate_record(
-    rng: np.random.Generator, duration: float, sampling_rate: int = 500
-) -> tuple[np.ndarray, np.ndarray]:
-    """One 12-lead record (12, samples) in mV and its labels over `SIMULATED_CONDITIONS`.
-
-    Heart rate class (brady 40–55, normal 60–95, tachy 105–150 bpm), wide QRS (Q/R/S widths × 2.2), T-wave
-    inversion, and an irregular rhythm without P waves (AF-like) are drawn independently; noise level, gain and
-    baseline wander vary per record.
-    """
-    import neurokit2 as nk
-
-    rate_class = rng.choice(3, p=[0.3, 0.4, 0.3])
-    heart_rate = float(rng.uniform(*[(40, 55), (60, 95), (105, 150)][rate_class]))
-    wide_qrs, t_inversion, irregular = (rng.random(3) < [0.35, 0.35, 0.3]).tolist()
-    ai = np.array([1.2, -5.0, 30.0, -7.5, 0.75])
-    bi = np.array([0.25, 0.1, 0.1, 0.1, 0.4])
-    if wide_qrs:
-        bi[1:4] *= 2.2
-    if t_inversion:
-        ai[4] = -0.6
-    if irregular:
-        ai[0] = 0.0
-    ecg = nk.ecg_simulate(
-        duration=duration, sampling_rate=sampling_rate, heart_rate=heart_rate,
-        heart_rate_std=12.0 if irregular else 1.0, noise=float(rng.uniform(0.01, 0.08)), method="multileads",
-        random_state=int(rng.integers(2**31)), ai=ai, bi=bi,
-    )  # fmt: skip
-    signal = ecg.to_numpy().T
-    t = np.arange(signal.shape[1]) / sampling_rate
-    wander = 0.1 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t + rng.uniform(0, 2 * np.pi))
-    signal = signal * rng.uniform(0.5, 1.5, size=(12, 1)) + wander
-    labels = np.array([rate_class == 0, rate_class == 2, wide_qrs, t_inversion, irregular], dtype=np.float32)
-    return signal.astype(np.float32), labels
-
-
+# -- the embedded default: 12-lead ECG simulated with neurokit2's ECGSYN model (simulation.py) ---------------------
 def _cache_dir() -> Path:
     return Path(os.environ.get("JEPA_ECG_CACHE", Path.home() / ".cache" / "jepa-ecg"))
 
 
-SIMULATION_CHUNK = 16
+SIMULATION_CHUNK = 64
 
 
 def _simulated_chunk(chunk: int, duration: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,11 +84,11 @@ def _simulated_chunk(chunk: int, duration: float, seed: int) -> tuple[np.ndarray
     return signals, labels
 
 
-def simulated_ecg(num_records: int, duration: float = 7.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def simulated_ecg(num_records: int, duration: float = 10.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(signals (N, 12, duration·500) in mV, labels (N, 5)); the first n records are the same for every N ≥ n.
 
-    Records are simulated in chunks of 16 and cached as .npz under $JEPA_ECG_CACHE (default ~/.cache/jepa-ecg).
-    7.5 s is the default because neurokit2 integrates up to the next power of two seconds (8 s; 16 s for 10 s).
+    Records are simulated in chunks of 64 (about 20 ms a record) and cached as .npz under $JEPA_ECG_CACHE (default
+    ~/.cache/jepa-ecg).
     """
     chunks = [_simulated_chunk(k, duration, seed) for k in range(-(-num_records // SIMULATION_CHUNK))]
     signals = np.concatenate([c[0] for c in chunks])[:num_records]
@@ -130,15 +96,14 @@ def simulated_ecg(num_records: int, duration: float = 7.5, seed: int = 0) -> tup
 
 
 def simulated_dataset(split: str, config: EcgJepaConfig, num_records: int | None = None) -> EcgRecords:
-    """The embedded data: 64 train / 32 test simulated 7.5-s records, normalised with statistics of the train split."""
-    if split not in ("train", "val", "test"):
+    """The embedded data (`SIMULATED_SPLITS` 10-s records by default), normalised with train-split statistics."""
+    if split not in SIMULATED_SPLITS:
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    duration = max(7.5, config.signal_length / config.sampling_rate)
-    sizes = {"train": 64, "val": 32, "test": 32}
+    duration = max(10.0, config.signal_length / config.sampling_rate)
     train_signals, _ = simulated_ecg(32, duration, seed=0)
     processor = EcgJepaProcessor.from_config(config).fit(train_signals, 500, STANDARD_LEADS)
     signals, labels = simulated_ecg(
-        num_records or sizes[split], duration, seed={"train": 0, "val": 2, "test": 1}[split]
+        num_records or SIMULATED_SPLITS[split], duration, seed={"train": 0, "val": 2, "test": 1}[split]
     )
     records = [processor(s, 500, STANDARD_LEADS) for s in signals]
     return EcgRecords(records, config.signal_length, torch.from_numpy(labels), SIMULATED_CONDITIONS,
