@@ -1,9 +1,10 @@
-"""SAR data: the embedded speckled-texture chips, folders of GeoTIFFs per class, and few-shot evaluation.
+"""SAR data: the embedded MSTAR-like target chips, folders of GeoTIFFs per class, and few-shot evaluation.
 
-No real SAR ships in any package, so the embedded set simulates it: real textures from scikit-image (brick,
-grass, gravel, moon) are turned into unit-mean reflectivity, multiplied by Gamma(L, 1/L) speckle (L looks)
-as intensity, written as georeferenced float32 GeoTIFF scenes and read back by `SarJepaProcessor.chip`, the
-path real scenes take. The label is the texture; the top 3/4 of every scene is "train", the rest "test".
+No real SAR ships in any package, so the embedded set simulates it (`simulation`): one of four vehicle targets
+(truck, tank, APC, dozer: the label) centred on clutter cut from real scikit-image textures, with its radar
+shadow, × Gamma(L, 1/L) speckle (L looks) as intensity. The chips of each class are written as one
+georeferenced float32 GeoTIFF mosaic and read back by `SarJepaProcessor.chip`, the path real scenes take.
+The top 3/4 of each mosaic is "train", the rest "test"; their clutter comes from disjoint texture rows.
 """
 
 import functools
@@ -20,10 +21,12 @@ from torch.utils.data import Dataset
 from .configuration_sar_jepa import SarJepaConfig
 from .finetuning import accuracy, finetune_classifier
 from .processor_sar_jepa import SarJepaProcessor, write_geotiff
+from .simulation import TARGETS, TEXTURES, add_target, clutter_reflectivity, speckle
 
 SPLITS = ("train", "test")
-TEXTURES = ("brick", "grass", "gravel", "moon")
+CLASSES = tuple(TARGETS)
 LOOKS = 4
+MOSAIC_SIDE = 16  # chips per side of each class mosaic: 256 chips per class
 TRAIN_SHARE = 0.75
 TEST_EVERY = 5
 FEW_SHOTS = (10, 20, 40)
@@ -76,13 +79,6 @@ def augment_chip(x: torch.Tensor, config: SarJepaConfig) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
-def speckled_scene(texture: np.ndarray, looks: int, rng: np.random.Generator) -> np.ndarray:
-    """Grey texture in [0, 1] → SAR-like intensity: unit-mean reflectivity × Gamma(L, 1/L) speckle."""
-    reflectivity = (texture.astype(np.float64) + 0.05) ** 2
-    reflectivity /= reflectivity.mean()
-    return (reflectivity * rng.gamma(looks, 1.0 / looks, texture.shape)).astype(np.float32)
-
-
 def _texture(name: str) -> np.ndarray:
     import skimage.data
     from skimage.exposure import equalize_hist
@@ -90,22 +86,41 @@ def _texture(name: str) -> np.ndarray:
     return equalize_hist(getattr(skimage.data, name)())
 
 
+def _clutter_crop(texture: np.ndarray, split: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `size`² crop of the split's rows of `texture` (top 3/4: train), resized when they are too few."""
+    boundary = int(texture.shape[0] * TRAIN_SHARE)
+    rows = texture[:boundary] if split == "train" else texture[boundary:]
+    side = min(size, *rows.shape)
+    top, left = rng.integers(0, rows.shape[0] - side + 1), rng.integers(0, rows.shape[1] - side + 1)
+    crop = rows[top : top + side, left : left + side]
+    if side < size:
+        from skimage.transform import resize
+
+        crop = resize(crop, (size, size), order=1)
+    return crop
+
+
 @functools.lru_cache(maxsize=4)
 def _default_chips(image_size: int, looks: int = LOOKS, seed: int = 0) -> dict:
-    """Write the speckled scenes as GeoTIFFs, chip them through the processor, split by row → tensors."""
+    """Simulate each class's chips into a GeoTIFF mosaic, chip it back through the processor → tensors."""
     rng = np.random.default_rng(seed)
+    textures = [_texture(name) for name in TEXTURES]
     processor = SarJepaProcessor(image_size=image_size, input_kind="intensity", output_kind="amplitude")
+    train_rows = int(MOSAIC_SIDE * TRAIN_SHARE)
     tiles = {"train": [], "test": []}
     with tempfile.TemporaryDirectory() as folder:
-        for label, name in enumerate(TEXTURES):
-            scene = speckled_scene(_texture(name), looks, rng)
-            path = write_geotiff(Path(folder) / f"{name}.tif", scene, origin=(500_000.0 + 10_000 * label, 4_500_000.0))
-            boundary = int(scene.shape[0] * TRAIN_SHARE)
+        for label, name in enumerate(CLASSES):
+            mosaic = np.empty((MOSAIC_SIDE * image_size,) * 2, np.float32)
+            for row in range(MOSAIC_SIDE):
+                split = "train" if row < train_rows else "test"
+                for col in range(MOSAIC_SIDE):
+                    texture = textures[rng.integers(len(textures))]
+                    clutter = clutter_reflectivity(_clutter_crop(texture, split, image_size, rng))
+                    chip = speckle(add_target(clutter, name, rng), looks, rng)
+                    mosaic[row * image_size : (row + 1) * image_size, col * image_size : (col + 1) * image_size] = chip
+            path = write_geotiff(Path(folder) / f"{name}.tif", mosaic, origin=(500_000.0 + 10_000 * label, 4_500_000.0))
             for tile in processor.chip(path, image_size, image_size):
-                row = tile.window[0]
-                split = "train" if row + image_size <= boundary else "test" if row >= boundary else None
-                if split:
-                    tiles[split].append((tile, label))
+                tiles["train" if tile.window[0] < train_rows * image_size else "test"].append((tile, label))
     processor.fit([tile for tile, _ in tiles["train"]])
     out = {"processor": processor}
     for split, items in tiles.items():
@@ -120,7 +135,7 @@ def _check_split(split: str) -> None:
 
 
 def default_dataset(split: str, config: SarJepaConfig, augment: bool | None = None) -> SarChipDataset:
-    """Speckled texture chips (4 classes, L = 4 looks), `image_size`² amplitude in [0, 1]; train is augmented."""
+    """MSTAR-like target chips (4 classes, L = 4 looks), `image_size`² amplitude in [0, 1]; train is augmented."""
     _check_split(split)
     if config.num_channels != 1:
         raise ValueError(
@@ -129,7 +144,7 @@ def default_dataset(split: str, config: SarJepaConfig, augment: bool | None = No
         )
     pixels, labels = _default_chips(config.image_size)[split]
     train = split == "train" if augment is None else augment
-    return SarChipDataset(pixels, labels, config, train, TEXTURES)
+    return SarChipDataset(pixels, labels, config, train, CLASSES)
 
 
 def default_processor(config: SarJepaConfig) -> SarJepaProcessor:

@@ -20,6 +20,6 @@ DOMAIN = Domain(
     load_dataset=data.load_dataset,
     collator=SarJepaMaskCollator,
     evaluate=data.evaluate,
-    datasets=("speckled scikit-image textures as GeoTIFF (embedded)", "folders of GeoTIFF chips per class"),
+    datasets=("MSTAR-like targets on speckled real-texture clutter, GeoTIFF (embedded)", "GeoTIFF folders per class"),
     license="apache-2.0",
 )
