@@ -73,9 +73,19 @@ def test_build_optimizer_uses_the_fused_kernel_with_the_same_update():
 
 
 def test_training_arguments_take_optimizer_settings_from_the_config(tmp_path):
-    from jepa_core.training import TrainingArguments
-    from toy_domain import ToyConfig
+    from jepa_core.training import TrainingArguments, pretrain
+    from toy_domain import ToyConfig, ToyForPreTraining, toy_collator, toy_default_dataset
 
-    config = ToyConfig.from_preset("tiny", adam_beta2=0.95, adam_epsilon=1e-6, train_batch_size=12)
-    args = TrainingArguments.from_config(config, str(tmp_path), max_steps=7)
-    assert (args.adam_beta2, args.adam_epsilon, args.batch_size, args.max_steps) == (0.95, 1e-6, 12, 7)
+    config = ToyConfig.from_preset("tiny", train_batch_size=12, max_steps=9)
+    args = TrainingArguments.from_config(config, str(tmp_path), max_steps=3, show_progress=False)
+    assert (args.batch_size, args.max_steps) == (12, 3)
+    with pytest.raises(TypeError, match="live in the model config"):
+        TrainingArguments.from_config(config, str(tmp_path), learning_rate=1.0)
+
+    frozen = ToyConfig.from_preset("tiny", learning_rate=0.0, start_learning_rate=0.0, final_learning_rate=0.0)
+    frozen.weight_decay = frozen.final_weight_decay = 0.0
+    model = ToyForPreTraining(frozen)
+    before = {k: v.clone() for k, v in model.context_encoder.state_dict().items()}
+    pretrain(model, toy_default_dataset("train", frozen), toy_collator(frozen), args)
+    after = model.context_encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the config's zero learning rate was used

@@ -71,7 +71,7 @@ def test_model_card_metadata_and_body(saved_model):
     assert data["pipeline_tag"] == "feature-extraction"
     assert data["license"] == "apache-2.0"
     assert data["datasets"] == ["org/tiny-data"]
-    assert data["metrics"] == ["linear_probe_accuracy", "rankme"]
+    assert "metrics" not in data  # training statistics are not evaluation results; model-index holds those
     body = card.text
     assert "[https://arxiv.org/abs/2301.08243](https://arxiv.org/abs/2301.08243)" in body
     assert "| linear_probe_accuracy | 0.9123 |" in body and "| rankme | 7.5 |" in body
@@ -84,9 +84,22 @@ def test_model_card_metadata_and_body(saved_model):
 def test_model_card_minimal():
     text = model_card(TinyConfig(), library_name="jepa-core", domain="vision", paper_url=None, import_name="jepa_core")
     card = ModelCard(text)
-    assert card.data.metrics is None and card.data.datasets is None
+    assert card.data.eval_results is None and card.data.datasets is None
     assert "No evaluation results were recorded." in card.text and "Paper:" not in card.text
-    assert 'AutoModel.from_pretrained("path/to/model")' in card.text
+    assert 'AutoModel.from_pretrained(".")' in card.text
+
+
+def test_model_card_model_index_from_evaluation():
+    evaluation = {"data": "noisy sines", "metrics": {"linear_probe_accuracy": 0.75, "knn_accuracy": 0.5}}
+    text = model_card(
+        TinyConfig(), library_name="jepa-core", domain="vision", paper_url=None, evaluation=evaluation, repo_id="a/b"
+    )
+    results = ModelCard(text).data.eval_results
+    assert [(r.metric_type, r.metric_value, r.dataset_name) for r in results] == [
+        ("linear_probe_accuracy", 0.75, "noisy sines"),
+        ("knn_accuracy", 0.5, "noisy sines"),
+    ]
+    assert "model-index:" in text and "name: b" in text
 
 
 def test_publish_roundtrip_without_token_leak(fake_hub, saved_model, caplog, capsys):

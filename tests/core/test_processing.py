@@ -1,26 +1,37 @@
+import json
+
 import numpy as np
 import pytest
-from jepa_core.processing import SavableProcessor
+import torch
+from jepa_core.processing import PROCESSOR_FILE, load_processor, register_processor
+from toy_domain import ToyConfig, ToyFeatureExtractor
+from transformers import AutoFeatureExtractor, AutoProcessor
 
 
-class Scaler(SavableProcessor):
-    def __init__(self, mean: list[float], scale: float):
-        self.mean, self.scale = mean, scale
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean, "scale": self.scale}
-
-
-class Other(Scaler):
+class Other(ToyFeatureExtractor):
     pass
 
 
-def test_processor_round_trip_and_clear_errors(tmp_path):
-    path = Scaler(np.array([0.5, 1.5]), np.float32(2.0)).save_pretrained(tmp_path)
-    assert path.name == "preprocessor_config.json"
-    loaded = Scaler.from_pretrained(tmp_path)
-    assert loaded.mean == [0.5, 1.5] and loaded.scale == 2.0
-    with pytest.raises(ValueError, match="written by Scaler, not Other"):
-        Other.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match="save_pretrained"):
-        Scaler.from_pretrained(tmp_path / "missing")
+def test_processor_state_round_trips_through_the_auto_classes(tmp_path):
+    fitted = ToyFeatureExtractor.fit(torch.tensor([[1.0, 2.0, 3.0, 6.0]]))
+    fitted.save_pretrained(tmp_path)
+    ToyConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / PROCESSOR_FILE).read_text())
+    assert saved["feature_extractor_type"] == "ToyFeatureExtractor" and saved["mean"] == 3.0
+    signal = np.array([0.0, 1.0, 2.0, 3.0])
+    for loaded in (
+        AutoProcessor.from_pretrained(tmp_path),
+        AutoFeatureExtractor.from_pretrained(tmp_path),
+        load_processor(tmp_path, ToyFeatureExtractor),
+    ):
+        assert type(loaded) is ToyFeatureExtractor and (loaded.mean, loaded.std) == (fitted.mean, fitted.std)
+        assert torch.equal(loaded(signal, return_tensors="pt")["input_values"], fitted(signal)["input_values"])
+
+
+def test_load_processor_errors(tmp_path):
+    assert load_processor(tmp_path, ToyFeatureExtractor) is None
+    Other().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="written by Other, not ToyFeatureExtractor"):
+        load_processor(tmp_path, ToyFeatureExtractor)
+    with pytest.raises(TypeError, match="BaseImageProcessor or FeatureExtractionMixin"):
+        register_processor(ToyConfig, dict)

@@ -82,7 +82,7 @@ def test_interrupted_checkpoint_write_is_ignored(tmp_path):
 
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
     poisoned = ToySignals()
-    poisoned.signals[:] = float("nan")
+    poisoned.raw[:] = float("nan")
     with pytest.raises(NonFiniteLossError, match="nan at step 0"):
         _run(tmp_path, "nan", dataset=poisoned, max_steps=3)
 

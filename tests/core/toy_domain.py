@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import torch
 from huggingface_hub.dataclasses import strict
 from jepa_core.layers import PatchEmbed1d, sincos_1d
@@ -13,7 +14,10 @@ from jepa_core.modeling_utils import (
     build_encoder,
     register_auto_classes,
 )
+from jepa_core.overrides import ConfigFieldError
+from jepa_core.processing import register_processor
 from torch.utils.data import Dataset
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 from transformers.modeling_outputs import BaseModelOutput
 
 
@@ -62,6 +66,28 @@ class ToyForPreTraining(JepaForPreTraining):
 register_auto_classes(ToyConfig, ToyModel, ToyForPreTraining)
 
 
+class ToyFeatureExtractor(FeatureExtractionMixin):
+    """Signals (N, length) or (length,) → `input_values` (N, 1, length), standardised by a fitted mean and std."""
+
+    model_input_names = ["input_values"]
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.std = float(mean), float(std)
+
+    @classmethod
+    def fit(cls, signals: torch.Tensor) -> "ToyFeatureExtractor":
+        return cls(mean=signals.mean().item(), std=signals.std().item())
+
+    def __call__(self, signals, return_tensors: str | None = None) -> BatchFeature:
+        values = torch.as_tensor(np.asarray(signals), dtype=torch.float32)
+        values = values.reshape(-1, 1, values.shape[-1])
+        return BatchFeature({"input_values": (values - self.mean) / self.std}, tensor_type=return_tensors)
+
+
+register_processor(ToyConfig, ToyFeatureExtractor)
+
+
 class ToySignals(Dataset):
     """Sines of one of 4 frequencies with random phase, amplitude and noise; label = frequency class."""
 
@@ -73,13 +99,29 @@ class ToySignals(Dataset):
         freq = (2 + 3 * self.labels.float())[:, None]
         amp = 0.5 + torch.rand(size, 1, generator=generator)
         noise = 0.1 * torch.randn(size, length, generator=generator)
-        self.signals = (amp * torch.sin(2 * math.pi * freq * t + phase) + noise)[:, None, :]
+        self.raw = amp * torch.sin(2 * math.pi * freq * t + phase) + noise
+        self.processor = ToyFeatureExtractor()
+
+    @property
+    def signals(self) -> torch.Tensor:
+        return self.processor(self.raw)["input_values"]
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.raw)
 
-    def __getitem__(self, index: int | slice) -> dict:
-        return {"input_values": self.signals[index], "labels": self.labels[index]}
+    def __getitem__(self, index: int) -> dict:
+        sample = {"input_values": self.processor(self.raw[index])["input_values"][0]}
+        if self.labels is not None:
+            sample["labels"] = self.labels[index]
+        return sample
+
+
+def with_processor(dataset: ToySignals, split: str, processor: ToyFeatureExtractor | None) -> ToySignals:
+    """The train split fits the processor when none is given; the others use the one they get."""
+    if processor is None and split == "train":
+        processor = ToyFeatureExtractor.fit(dataset.raw)
+    dataset.processor = processor or ToyFeatureExtractor()
+    return dataset
 
 
 def toy_collator(config: ToyConfig, seed: int = 0) -> MultiBlockMaskCollator:
@@ -92,31 +134,30 @@ def toy_collator(config: ToyConfig, seed: int = 0) -> MultiBlockMaskCollator:
     return MultiBlockMaskCollator(sampler, seed)
 
 
-def toy_default_dataset(split: str, config: ToyConfig) -> ToySignals:
-    return ToySignals(256 if split == "train" else 128, config.signal_length, seed=0 if split == "train" else 1)
+def toy_default_dataset(split: str, config: ToyConfig, processor=None) -> ToySignals:
+    size, seed = {"train": (256, 0), "test": (128, 1), "all": (384, 2)}[split]
+    return with_processor(ToySignals(size, config.signal_length, seed=seed), split, processor)
 
 
-def toy_load_dataset(path: str, split: str, config: ToyConfig) -> ToySignals:
-    """A .npy file of signals (N, length); labels are not known, so they are zeros."""
-    import numpy as np
-
-    signals = torch.from_numpy(np.load(path)).float()
+def toy_load_dataset(path: str, split: str, config: ToyConfig, processor=None) -> ToySignals:
+    """A .npy file of signals (N, length), unlabelled, or a .npz with `signals` and `labels`; the first 3/4 of the
+    rows are the train split, the rest the test split."""
+    if path.endswith(".npz"):
+        arrays = np.load(path)
+        signals, labels = torch.from_numpy(arrays["signals"]).float(), torch.from_numpy(arrays["labels"]).long()
+    else:
+        signals, labels = torch.from_numpy(np.load(path)).float(), None
     if signals.ndim != 2 or signals.shape[1] != config.signal_length:
-        raise ValueError(f"{path}: expected signals shaped (N, {config.signal_length}), got {tuple(signals.shape)}")
+        raise ConfigFieldError(
+            f"{path}: signals shaped (N, {config.signal_length}) expected, got {tuple(signals.shape)}",
+            "signal_length",
+            signals.shape[-1],
+        )
+    cut = len(signals) * 3 // 4
+    rows = {"train": slice(0, cut), "test": slice(cut, None), "all": slice(None)}[split]
     dataset = ToySignals(0, config.signal_length)
-    dataset.signals, dataset.labels = signals[:, None], torch.zeros(len(signals), dtype=torch.long)
-    return dataset
-
-
-def toy_evaluate(encoder: ToyModel, config: ToyConfig, data: str | None) -> dict[str, float]:
-    from jepa_core.evaluation import extract_embeddings, linear_probe
-
-    def batches(dataset):
-        return [dataset[i : i + 64] for i in range(0, len(dataset), 64)]
-
-    train_x, train_y = extract_embeddings(encoder, batches(toy_default_dataset("train", config)))
-    test_x, test_y = extract_embeddings(encoder, batches(toy_default_dataset("test", config)))
-    return {"probe_accuracy": linear_probe(train_x, train_y, test_x, test_y)["accuracy"]}
+    dataset.raw, dataset.labels = signals[rows], None if labels is None else labels[rows]
+    return with_processor(dataset, split, processor)
 
 
 def toy_domain():
@@ -131,8 +172,11 @@ def toy_domain():
         config_class=ToyConfig,
         model_class=ToyModel,
         pretraining_class=ToyForPreTraining,
+        processor_class=ToyFeatureExtractor,
         default_dataset=toy_default_dataset,
         load_dataset=toy_load_dataset,
         collator=toy_collator,
-        evaluate=toy_evaluate,
+        headline_metric="linear_probe_accuracy",
+        example_input="inputs = processor(np.sin(np.linspace(0, 20, 128)), return_tensors='pt')",
+        embedded_data="noisy sines of 4 frequencies",
     )

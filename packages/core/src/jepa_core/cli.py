@@ -1,4 +1,8 @@
-"""The `jepa` command: list, pretrain, evaluate, score, push and demo, for every installed domain."""
+"""The `jepa` command: list, pretrain, evaluate, score, embed, push and demo, for every installed domain.
+
+Heavy libraries (torch, transformers, the domains) are imported inside the verbs, so `jepa --help` and
+`jepa list` start fast; a verb that opens a run folder imports the domain named by its `model_type` first.
+"""
 
 import argparse
 import json
@@ -7,51 +11,64 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from huggingface_hub.errors import StrictDataclassError
-from transformers import AutoConfig, AutoModel
 
-from .domain import Domain, available_domains, domain_for_model_type, get_domain
-from .evaluation import jepa_score, pool_tokens
-from .hub import model_card, publish, write_model_card
-from .training import TrainingArguments, pretrain
+from .domain import Domain, get_domain, installed_domains
+from .overrides import ConfigFieldError, parse_overrides
 
 logger = logging.getLogger("jepa")
 
-
-def _config(domain: Domain, preset: str, overrides: dict):
-    return domain.config_class.from_preset(preset, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _dataset(domain: Domain, config, data: str | None, split: str):
-    return domain.default_dataset(split, config) if data is None else domain.load_dataset(data, split, config)
+# CLI flags that are config fields under another name.
+FLAG_FIELDS = {"lr": "learning_rate", "max_steps": "max_steps", "batch_size": "train_batch_size"}
 
 
-def _card(domain: Domain, folder: Path, config, metrics: dict) -> None:
-    card = model_card(
-        config,
-        metrics,
-        library_name=domain.distribution,
-        import_name=domain.import_name,
-        domain=domain.name,
-        paper_url=domain.paper_url,
-        datasets=list(domain.datasets) or None,
-        license=domain.license,
-        description=domain.description,
-    )
-    write_model_card(folder, card)
+def build_config(domain: Domain, preset: str, set_values: list[str] | None, flags: dict | None = None):
+    """The preset's config with `--set FIELD=VALUE` pairs and the named flags (`--lr` …) applied."""
+    config_class = domain.config_class_for(preset)
+    overrides = parse_overrides(set_values, config_class)
+    for flag, field in FLAG_FIELDS.items():
+        value = (flags or {}).get(flag)
+        if value is not None:
+            overrides[field] = value
+    return config_class.from_preset(preset, **overrides)
+
+
+def _dataset(domain: Domain, config, data: str | None, split: str, processor=None):
+    if data is None:
+        return domain.default_dataset(split, config, processor)
+    return domain.load_dataset(data, split, config, processor)
+
+
+def _check_training_flags(args: argparse.Namespace) -> None:
+    for name in ("max_steps", "batch_size", "save_every", "gradient_accumulation_steps", "num_workers"):
+        value = getattr(args, name, None)
+        minimum = 0 if name == "num_workers" else 1
+        if value is not None and value < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
 
 def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, object, dict]:
-    """Pretrain per the CLI arguments; returns (run folder, config, train metrics)."""
+    """Pretrain per the CLI arguments and save the run folder; returns (run folder, config, train metrics)."""
+    import torch
+    from accelerate import PartialState
+
+    from .runs import update_metrics, write_card
+    from .training import TrainingArguments, pretrain
+
+    _check_training_flags(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = _config(domain, args.preset, {"learning_rate": args.lr, "max_steps": args.max_steps})
+    config = build_config(domain, args.preset, args.set, vars(args))
     output_dir = Path(args.output_dir or f"runs/{domain.name}-{args.preset}")
+    dataset = _dataset(domain, config, args.data, "train")
+    processor = getattr(dataset, "processor", None)
+    if processor is None:
+        raise RuntimeError(f"the {domain.name} training data set carries no processor; this is a bug of its package")
+    if domain.adapt_config is not None:
+        config = domain.adapt_config(config, dataset)
     train_args = TrainingArguments.from_config(
         config,
         str(output_dir),
-        batch_size=args.batch_size,
         mixed_precision=args.mixed_precision,
         seed=args.seed,
         resume=args.resume,
@@ -61,80 +78,141 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         activation_checkpointing=args.activation_checkpointing,
         tensorboard=args.tensorboard,
     )
-    dataset = _dataset(domain, config, args.data, "train")
-    if domain.adapt_config is not None:
-        config = domain.adapt_config(config, dataset)
     torch.manual_seed(args.seed)
     model = domain.pretraining_class(config)
     if domain.prepare_model is not None:
         domain.prepare_model(model, dataset)
     metrics = pretrain(model, dataset, domain.collator(config, args.seed), train_args)
-    processor = getattr(dataset, "processor", None)
-    if hasattr(processor, "save_pretrained"):
+    if PartialState().is_main_process:
         processor.save_pretrained(output_dir)
+        data = domain.embedded_data if args.data is None else f"the user's data `{Path(args.data).name}`"
+        update_metrics(output_dir, data=data)
+        write_card(domain, output_dir, config)
     return output_dir, config, metrics
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    domains = available_domains()
+    if args.domain:
+        domain = get_domain(args.domain)
+        print(f"{domain.name} ({domain.distribution}): {domain.description}\npresets:")
+        for config_class in (domain.config_class, *domain.config_classes):
+            for name, values in config_class.presets.items():
+                size = ", ".join(f"{k}={values[k]}" for k in ("hidden_size", "num_hidden_layers") if k in values)
+                print(f"  {name:<20} {config_class.__name__:<26} {size}")
+        return
+    domains = installed_domains()
     if not domains:
         print("no JEPA domain package is installed; install one, e.g. `pip install jepa-ijepa`")
         return
-    print(f"{'domain':<12} {'package':<14} {'presets':<48} description")
-    for name, domain in sorted(domains.items()):
-        print(f"{name:<12} {domain.distribution:<14} {', '.join(domain.presets):<48} {domain.description}")
+    print(f"{'domain':<12} {'package':<12} {'version':<9} description")
+    for name, entry in sorted(domains.items()):
+        print(f"{name:<12} {entry.distribution:<12} {entry.version:<9} {entry.summary}")
+    print("\n`jepa list DOMAIN` shows a domain's presets.")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     domain = get_domain(args.domain)
-    output_dir, config, metrics = run_pretraining(domain, args)
-    _card(domain, output_dir, config, {"train_" + k: v for k, v in metrics.items() if v is not None})
+    output_dir, _, metrics = run_pretraining(domain, args)
     print(json.dumps(metrics, indent=2))
     print(f"saved to {output_dir} (load with `import {domain.import_name}; AutoModel.from_pretrained(...)`)")
 
 
-def _load_encoder(folder: str):
-    if not (Path(folder) / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} has no config.json; pass a folder written by `jepa pretrain`")
-    domain = domain_for_model_type(AutoConfig.from_pretrained(folder).model_type)
-    return domain, domain.model_class.from_pretrained(folder)
-
-
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    domain, encoder = _load_encoder(args.dir)
-    metrics = domain.evaluate(encoder, encoder.config, args.data)
-    print(json.dumps(metrics, indent=2))
+    from .evaluation import evaluate_encoder
+    from .runs import open_run, update_metrics, write_card
+
+    run = open_run(args.dir)
+    result = evaluate_encoder(run.domain, run.encoder, run.processor, args.data)
+    data = run.domain.embedded_data if args.data is None else Path(args.data).name
+    update_metrics(run.folder, evaluation={"data": data, "headline": result.headline, "metrics": result.metrics})
+    write_card(run.domain, run.folder, run.config)
+    print(json.dumps(result.to_dict(), indent=2))
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    domain, encoder = _load_encoder(args.dir)
-    encoder.eval()
-    dataset = _dataset(domain, encoder.config, args.data, "test")
+    import torch
+
+    from .evaluation import jepa_score, pool_tokens
+    from .runs import open_run
+
+    run = open_run(args.dir)
+    encoder, config = run.encoder.eval(), run.config
+    dataset = _dataset(run.domain, config, args.data, "test", run.processor)
     samples = [dataset[i] for i in range(min(args.num_samples, len(dataset)))]
-    batch = domain.collator(encoder.config, 0).collate_samples(samples)
-    inputs = batch[encoder.main_input_name]
-    prefix = encoder.config.num_register_tokens
+    if not samples:
+        raise ValueError("the data set is empty; point --data at files with samples")
+    inputs = run.domain.batch_inputs(samples, config)
+    key = encoder.main_input_name
+    if not inputs[key].is_floating_point():
+        raise ValueError(f"JEPA-SCORE differentiates the input {key!r}, which is not floating point in this domain")
 
-    def embed(x: torch.Tensor) -> torch.Tensor:
-        return pool_tokens(encoder(**{encoder.main_input_name: x}).last_hidden_state, "mean", prefix)
+    def scores_of(index: int) -> torch.Tensor:
+        """One sample at a time, so that its other inputs (masks, conditions) go with it."""
+        others = {k: v[index : index + 1] for k, v in inputs.items() if k != key}
 
-    scores = jepa_score(embed, inputs)
+        def embed(x: torch.Tensor) -> torch.Tensor:
+            hidden = encoder(**{key: x}, **others).last_hidden_state
+            return pool_tokens(hidden, "mean", config.num_register_tokens)
+
+        return jepa_score(embed, inputs[key][index : index + 1])
+
+    scores = torch.cat([scores_of(i) for i in range(len(samples))])
     print(json.dumps({"jepa_score_mean": scores.mean().item(), "jepa_score": scores.tolist()}, indent=2))
 
 
+def cmd_embed(args: argparse.Namespace) -> None:
+    from .evaluation import embed
+    from .runs import open_run
+
+    run = open_run(args.dir)
+    dataset = _dataset(run.domain, run.config, args.data, "all", run.processor)
+    embedded = embed(run.domain, run.encoder, dataset, progress=True)
+    write_embeddings(embedded, Path(args.output))
+    print(f"wrote {len(embedded.features)} embeddings of size {embedded.features.shape[1]} to {args.output}")
+
+
+def write_embeddings(embedded, output: Path) -> None:
+    """Parquet (`id`, `label` when known, `embedding`) or `.npy` (the matrix; ids and labels beside it in CSV)."""
+    import numpy as np
+    import pandas as pd
+
+    features = embedded.features.numpy()
+    table = pd.DataFrame({"id": embedded.ids or [str(i) for i in range(len(features))]})
+    if embedded.labels is not None:
+        labels = embedded.labels
+        table["label"] = list(labels) if labels.ndim > 1 else labels
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".parquet":
+        table["embedding"] = list(features)
+        table.to_parquet(output)
+    elif output.suffix == ".npy":
+        np.save(output, features)
+        table.to_csv(output.with_suffix(".index.csv"), index=False)
+    else:
+        raise ValueError(f"--output {output}: use a .parquet or .npy file name")
+
+
 def cmd_push(args: argparse.Namespace) -> None:
-    folder = Path(args.dir)
-    if not (folder / "README.md").is_file():
-        domain, encoder = _load_encoder(args.dir)
-        metrics_path = folder / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()).get("train", {}) if metrics_path.is_file() else {}
-        _card(domain, folder, encoder.config, metrics)
-    url = publish(folder, args.repo_id, private=args.private, token=args.token)
-    print(f"uploaded {folder} to {url}")
+    import os
+
+    from .hub import publish
+    from .runs import open_run, write_card
+
+    run = open_run(args.dir)
+    write_card(run.domain, run.folder, run.config, repo_id=args.repo_id)
+    token = os.environ.get("HF_TOKEN")  # else the logged-in token (`hf auth login`)
+    url = publish(run.folder, args.repo_id, private=args.private, token=token)
+    print(f"uploaded {run.folder} to {url}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    names = [args.domain] if args.domain else sorted(available_domains())
+    import torch
+    from transformers import AutoModel
+
+    from .evaluation import evaluate_encoder
+    from .processing import load_processor
+
+    names = [args.domain] if args.domain else sorted(installed_domains())
     if not names:
         raise LookupError("no JEPA domain package is installed; install one, e.g. `pip install jepa-ijepa`")
     rows = []
@@ -143,24 +221,33 @@ def cmd_demo(args: argparse.Namespace) -> None:
         started = time.time()
         output_dir, config, train = run_pretraining(domain, args)
         reloaded = AutoModel.from_pretrained(output_dir)
-        pretrained = domain.evaluate(reloaded, config, None)
+        processor = load_processor(output_dir, domain.processor_class)
+        pretrained = evaluate_encoder(domain, reloaded, processor, args.data)
         torch.manual_seed(args.seed)
-        random_init = domain.evaluate(domain.model_class(config), config, None)
-        metric = next(iter(pretrained))
-        _card(domain, output_dir, config, {**{"train_" + k: v for k, v in train.items()}, **pretrained})
-        rows.append((name, metric, pretrained[metric], random_init[metric], train, time.time() - started))
+        random_init = evaluate_encoder(domain, domain.model_class(reloaded.config), processor, args.data)
+        metric = pretrained.headline
+        rows.append(
+            (name, metric, pretrained.headline_value, random_init.metrics[metric], train, time.time() - started)
+        )
         print(f"{name}: saved to {output_dir}, reloaded as {type(reloaded).__name__} through AutoModel")
-        for key in list(pretrained)[1:]:  # the other metrics; the headline one is in the table below
-            print(f"  {key:<26} pretrained {pretrained[key]:>10.4f}  random init {random_init[key]:>10.4f}")
-    print(f"\n{'domain':<12} {'metric':<22} {'pretrained':>10} {'random init':>11} {'loss':>15} {'minutes':>7}")
+        for key, value in pretrained.metrics.items():
+            if key != metric and isinstance(value, int | float):
+                print(f"  {key:<26} pretrained {value:>10.4f}  random init {random_init.metrics[key]:>10.4f}")
+    print(f"\n{'domain':<12} {'metric':<24} {'pretrained':>10} {'random init':>11} {'loss':>15} {'minutes':>7}")
     for name, metric, ours, base, train, seconds in rows:
         loss = f"{train['initial_loss']:.3f}→{train['final_loss']:.3f}"
-        print(f"{name:<12} {metric:<22} {ours:>10.4f} {base:>11.4f} {loss:>15} {seconds / 60:>7.1f}")
+        print(f"{name:<12} {metric:<24} {ours:>10.4f} {base:>11.4f} {loss:>15} {seconds / 60:>7.1f}")
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="tiny", help="model size preset of the domain (see `jepa list`)")
+    parser.add_argument("--preset", default="tiny", help="model size preset of the domain (see `jepa list DOMAIN`)")
     parser.add_argument("--data", help="training data (a folder or file in the domain's format); default: embedded")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="set a config field (repeatable), e.g. --set num_rois=94 --set lead_names=I,II",
+    )
     parser.add_argument("--output-dir", help="run folder (default runs/<domain>-<preset>)")
     parser.add_argument("--max-steps", type=int, help="optimizer steps (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
@@ -176,10 +263,20 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (tiny models often run faster on 1)")
 
 
+def _add_run_verb(verbs, verb: str, func, text: str, data_help: str) -> argparse.ArgumentParser:
+    sub = verbs.add_parser(verb, help=text, description=text)
+    sub.add_argument("dir", help="a folder written by `jepa pretrain` or save_pretrained")
+    sub.add_argument("--data", help=data_help)
+    sub.set_defaults(func=func)
+    return sub
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jepa", description="Pretrain, evaluate and share JEPA models.")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("list", help="installed domains and their presets").set_defaults(func=cmd_list)
+    listing = verbs.add_parser("list", help="installed domains; with a domain, its presets")
+    listing.add_argument("domain", nargs="?", help="show this domain's presets")
+    listing.set_defaults(func=cmd_list)
 
     pretrain_parser = verbs.add_parser(
         "pretrain",
@@ -190,22 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(pretrain_parser)
     pretrain_parser.set_defaults(func=cmd_pretrain)
 
-    for verb, func, text in [
-        ("evaluate", cmd_evaluate, "downstream metrics (linear probe …) of a saved encoder"),
-        ("score", cmd_score, "JEPA-SCORE (sum of log singular values of the input Jacobian) per sample"),
-    ]:
-        sub = verbs.add_parser(verb, help=text, description=text)
-        sub.add_argument("dir", help="a folder written by `jepa pretrain` or save_pretrained")
-        sub.add_argument("--data", help="evaluation data in the domain's format; default: embedded test split")
-        if verb == "score":
-            sub.add_argument("--num-samples", type=int, default=16, help="samples to score")
-        sub.set_defaults(func=func)
+    _add_run_verb(
+        verbs, "evaluate", cmd_evaluate, "probe a saved encoder on labelled train and test splits",
+        "labelled data in the domain's format (train and test splits); default: the embedded data",
+    )  # fmt: skip
+    score = _add_run_verb(
+        verbs, "score", cmd_score, "JEPA-SCORE (sum of log singular values of the input Jacobian) per sample",
+        "data in the domain's format (its test split); default: the embedded test split",
+    )  # fmt: skip
+    score.add_argument("--num-samples", type=int, default=16, help="samples to score")
+    embed = _add_run_verb(
+        verbs, "embed", cmd_embed, "embeddings of every sample, pooled as the domain's probe pools them",
+        "files in the domain's format (all of them are embedded); default: the embedded data",
+    )  # fmt: skip
+    embed.add_argument("--output", required=True, help="a .parquet (id, label, embedding) or .npy file")
 
     push = verbs.add_parser("push", help="upload a run folder with its model card to the Hugging Face Hub")
     push.add_argument("dir", help="a folder written by `jepa pretrain`")
     push.add_argument("--repo-id", required=True, help="e.g. your-name/ijepa-vit-tiny")
     push.add_argument("--private", action="store_true")
-    push.add_argument("--token", help="Hub token (default: the logged-in one); never printed")
+    push.epilog = "The token comes from HF_TOKEN or `hf auth login`; it is never taken on the command line."
     push.set_defaults(func=cmd_push)
 
     demo = verbs.add_parser(
@@ -224,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint file is noise here
     try:
         args.func(args)
-    except (LookupError, ValueError, FileNotFoundError, ImportError, StrictDataclassError) as error:
+    except ConfigFieldError as error:
+        print(f"jepa {args.verb}: error: {error.cli_message()}", file=sys.stderr)
+        return 2
+    except (LookupError, ValueError, OSError, ImportError, StrictDataclassError) as error:
         print(f"jepa {args.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

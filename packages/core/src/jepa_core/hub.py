@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from transformers import PreTrainedConfig
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ fine-tuning; it was pre-trained without labels.
 ## Data
 
 {% if datasets %}Pre-trained on: {% for d in datasets %}[`{{ d }}`](https://huggingface.co/datasets/{{ d }})\
-{{ ", " if not loop.last }}{% endfor %}.{% else %}The pre-training data was not recorded.{% endif %}
+{{ ", " if not loop.last }}{% endfor %}.{% elif data_description %}Pre-trained on: {{ data_description }}.\
+{% else %}The pre-training data was not recorded.{% endif %}
 
 ## Evaluation
 
@@ -46,11 +47,7 @@ fine-tuning; it was pre-trained without labels.
 ## Usage
 
 ```python
-import {{ import_name }}  # registers the model with transformers' Auto classes
-from transformers import AutoModel
-
-model = AutoModel.from_pretrained("{{ repo_id }}")
-embeddings = model(**inputs).last_hidden_state  # inputs: dict of input tensors -> (batch, tokens, hidden)
+{{ usage }}
 ```
 
 ## Training
@@ -71,6 +68,26 @@ with no pixel/value reconstruction and no negatives.
 {% endfor %}"""
 
 _BASE_CONFIG_KEYS = set(PreTrainedConfig().to_dict())
+
+GENERIC_EXAMPLE = "inputs = {}  # the model's input tensors, e.g. from the package's processor"
+
+
+def usage_snippet(import_name: str, repo_id: str, example_input: str | None = None) -> str:
+    """The card's loading snippet: import the package, load model and processor, embed one raw input.
+
+    `example_input` is Python source that makes `inputs` with `processor` (`numpy as np` is imported).
+    """
+    lines = [
+        "import numpy as np",
+        f"import {import_name}  # registers the model and its processor with transformers' Auto classes",
+        "from transformers import AutoModel, AutoProcessor",
+        "",
+        f'model = AutoModel.from_pretrained("{repo_id}")',
+        f'processor = AutoProcessor.from_pretrained("{repo_id}")',
+        (example_input or GENERIC_EXAMPLE).strip(),
+        "embeddings = model(**inputs).last_hidden_state  # (batch, tokens, hidden)",
+    ]
+    return "\n".join(lines)
 
 
 def _cell(value: Any) -> str:
@@ -97,13 +114,17 @@ def model_card(
     import_name: str | None = None,
     repo_id: str | None = None,
     training: dict[str, Any] | None = None,
+    example_input: str | None = None,
+    data_description: str | None = None,
+    evaluation: dict[str, Any] | None = None,
 ) -> str:
     """Render a model card (YAML front matter + markdown) from a config and evaluation results.
 
-    ``metrics`` (name → value) fill the front matter ``metrics`` and a results table; ``training``
-    (setting → value, e.g. epochs, lr) an optional training table. The usage snippet imports
-    ``import_name`` (default: ``library_name`` with ``-`` → ``_``) and loads ``repo_id`` (default: a
-    placeholder path). Nothing here touches the network.
+    ``metrics`` (name → value) fill a results table; ``training`` (setting → value) an optional training table.
+    ``datasets`` are Hub data set ids (linked); ``data_description`` says in words what else the model saw.
+    ``evaluation`` (``{"metrics": {...}, "data": name}``, what `jepa evaluate` measured) goes into the
+    front matter's ``model-index``. The usage snippet imports ``import_name``, loads ``repo_id`` (the run folder
+    or Hub id) and runs ``example_input``. Nothing here touches the network.
     """
     cfg = config.to_dict()
     hparams = {
@@ -120,8 +141,9 @@ def model_card(
         pipeline_tag=pipeline_tag,
         license=license,
         datasets=datasets,
-        metrics=list(metrics) if metrics else None,
         base_model=base_model,
+        model_name=repo_id.split("/")[-1] if repo_id else cfg.get("model_type"),
+        eval_results=_eval_results(evaluation),
     )
     card = ModelCard.from_template(
         data,
@@ -132,13 +154,30 @@ def model_card(
         model_type=cfg.get("model_type") or "unknown",
         architectures=", ".join(cfg.get("architectures") or []) or "architecture not recorded",
         paper_url=paper_url,
-        import_name=import_name or library_name.replace("-", "_"),
-        repo_id=repo_id or "path/to/model",
+        usage=usage_snippet(import_name or library_name.replace("-", "_"), repo_id or ".", example_input),
+        data_description=data_description,
         metric_rows=_rows(metrics),
         training_rows=_rows(training),
         hparam_rows=_rows(hparams),
     )
     return str(card)
+
+
+def _eval_results(evaluation: dict[str, Any] | None) -> list[EvalResult] | None:
+    if not evaluation:
+        return None
+    data = evaluation.get("data") or "evaluation data"
+    return [
+        EvalResult(
+            task_type="feature-extraction",
+            dataset_type=data,
+            dataset_name=data,
+            metric_type=name,
+            metric_value=value,
+        )
+        for name, value in evaluation["metrics"].items()
+        if isinstance(value, int | float)
+    ]
 
 
 def write_model_card(folder: str | Path, card_text: str) -> Path:

@@ -115,43 +115,66 @@ class JepaPreTrainedModel(PreTrainedModel):
 
 
 class JepaForPreTraining(JepaPreTrainedModel):
-    """The common JEPA wiring: context encoder → predictor, against an EMA target encoder.
+    """The common JEPA wiring: context encoder → predictor, against a target (an EMA copy of the encoder).
 
-    Subclasses set `encoder_class` (the domain's `...Model`, whose forward takes the inputs plus
-    `indices=` and returns `last_hidden_state` with `config.num_register_tokens` prefix tokens first)
-    and implement `predictor_positions()` → (N, pred_hidden_size), or None when their predictor needs no
-    table. Domains whose paper departs from this path override `make_predictor()` and/or `forward`.
-    `AutoModel` users get `export_encoder()`: the EMA target encoder.
+    Subclasses set `encoder_class` (the domain's `...Model`, whose forward takes the inputs plus `indices=` and
+    returns `last_hidden_state` with `config.num_register_tokens` prefix tokens first). Where a paper departs
+    from the common path, small hooks, called in this order by `__init__`, change one part each:
+    - `make_context_encoder()`: default `encoder_class(config)`;
+    - `make_target()`: default an `EmaTarget` of the context encoder (a `FixedTransformTarget` for fixed targets);
+    - `make_predictor()`: default the core transformer predictor sized by the `pred_*` fields;
+    - `predictor_positions()`: a fixed (N, pred_hidden_size) table, or None (default) when positions are
+      computed in `forward` or the predictor needs none;
+    - `make_extra_modules()`: any further modules (conditioning tables, heads), created before weight init;
+    - `after_init()`: adjustments after the weight init (e.g. residual rescaling), before the target is synced.
+    `forward` may be overridden for a different flow. `AutoModel` users get `export_encoder()`: the target encoder
+    for EMA targets, else the context encoder.
     """
 
     encoder_class: type[JepaPreTrainedModel]
 
     def __init__(self, config: JepaConfig):
         super().__init__(config)
-        self.context_encoder = self.encoder_class(config)
-        self.target = EmaTarget(self.context_encoder, config.num_register_tokens)
+        self.context_encoder = self.make_context_encoder()
+        self.target = self.make_target()
         self.predictor = self.make_predictor()
         positions = self.predictor_positions()
         if positions is not None:
             self.register_buffer("predictor_pos_embed", positions)
+        self.make_extra_modules()
         self.post_init()
-        self.target.sync()
+        self.after_init()
+        if isinstance(self.target, EmaTarget):
+            self.target.sync()
+
+    def make_context_encoder(self) -> nn.Module:
+        return self.encoder_class(self.config)
+
+    def make_target(self) -> nn.Module:
+        return EmaTarget(self.context_encoder, self.config.num_register_tokens)
 
     def make_predictor(self) -> nn.Module:
         return build_predictor(self.config, self.config.num_register_tokens)
 
     def predictor_positions(self) -> torch.Tensor | None:
-        raise NotImplementedError
+        return None
+
+    def make_extra_modules(self) -> None:
+        """Create any further modules here (they get the model's weight init)."""
+
+    def after_init(self) -> None:
+        """Adjust weights after the init (runs before the EMA target copies the context encoder)."""
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return self.target.momentum_pairs()
 
     def export_encoder(self) -> JepaPreTrainedModel:
-        return self.target.encoder
+        return self.target.encoder if isinstance(self.target, EmaTarget) else self.context_encoder
 
     def forward(self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs) -> JepaPreTrainingOutput:
         context = last_hidden_state(self.context_encoder(**inputs, indices=context_indices))
-        predictions = self.predictor(context, context_indices, target_indices, self.predictor_pos_embed)
+        positions = getattr(self, "predictor_pos_embed", None)
+        predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target(inputs, target_indices)
         loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))

@@ -1,56 +1,45 @@
-"""Saving a domain processor's fitted state (scaling statistics, vocabularies, …) as JSON next to the model."""
+"""Domain processors as transformers processor classes: registration with the Auto classes, loading from runs.
+
+A domain's processor subclasses `BaseImageProcessor` (images, SAR) or `FeatureExtractionMixin` /
+`SequenceFeatureExtractor` (audio, ECG, fMRI, tables, time series, stems). Its fitted state (scaling statistics,
+vocabularies, …) lives in its attributes, which transformers saves as `preprocessor_config.json` (plain JSON:
+numpy arrays become lists, so `__init__` turns them back into arrays). Nothing is pickled.
+"""
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
 
-import numpy as np
+from transformers import AutoFeatureExtractor, AutoImageProcessor
+from transformers.feature_extraction_utils import FeatureExtractionMixin
+from transformers.image_processing_utils import BaseImageProcessor
 
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot save a {type(value).__name__} in a processor file; convert it to plain values")
+PROCESSOR_FILE = "preprocessor_config.json"
 
 
-class SavableProcessor:
-    """Mixin: `save_pretrained(folder)` / `from_pretrained(folder)` for a processor described by `to_dict()`.
+def register_processor(config_class: type, processor_class: type) -> None:
+    """Register `processor_class` for `config_class` with AutoImageProcessor or AutoFeatureExtractor (and so
+    AutoProcessor, which falls back to them)."""
+    if issubclass(processor_class, BaseImageProcessor):
+        classes = {"pil": processor_class, "torchvision": processor_class}
+        AutoImageProcessor.register(config_class, image_processor_classes=classes, exist_ok=True)
+    elif issubclass(processor_class, FeatureExtractionMixin):
+        AutoFeatureExtractor.register(config_class, processor_class, exist_ok=True)
+    else:
+        raise TypeError(
+            f"{processor_class.__name__} must subclass transformers' BaseImageProcessor or FeatureExtractionMixin"
+        )
 
-    Subclasses implement `to_dict()` (plain JSON values) and may override `from_dict(values, **kwargs)` (default:
-    `cls(**values, **kwargs)`) and `processor_file`. The file records the class, so loading a file written by
-    another processor is a clear error.
+
+def load_processor(folder: str | Path, processor_class: type):
+    """The processor saved in a run folder, or None when the folder has none.
+
+    A file written by another processor class is a clear error rather than a silent mismatch.
     """
-
-    processor_file: ClassVar[str] = "preprocessor_config.json"
-
-    def to_dict(self) -> dict:
-        raise NotImplementedError
-
-    @classmethod
-    def from_dict(cls, values: dict, **kwargs):
-        return cls(**values, **kwargs)
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / self.processor_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"processor_class": type(self).__name__, **self.to_dict()}
-        path.write_text(json.dumps(state, indent=2, default=_json_value))
-        return path
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs):
-        path = Path(folder) / cls.processor_file
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{folder} has no {cls.processor_file}; save the processor fitted on the training data there "
-                "with processor.save_pretrained(folder)"
-            )
-        values = json.loads(path.read_text())
-        found = values.pop("processor_class", cls.__name__)
-        if found != cls.__name__:
-            raise ValueError(
-                f"{path} was written by {found}, not {cls.__name__}; load it with the package that made it"
-            )
-        return cls.from_dict(values, **kwargs)
+    path = Path(folder) / PROCESSOR_FILE
+    if not path.is_file():
+        return None
+    values = json.loads(path.read_text())
+    found = values.get("image_processor_type") or values.get("feature_extractor_type")
+    if found is not None and found != processor_class.__name__:
+        raise ValueError(f"{path} was written by {found}, not {processor_class.__name__}; load it with its package")
+    return processor_class.from_pretrained(folder)

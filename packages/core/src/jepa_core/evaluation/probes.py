@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score, roc_auc_score
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -98,3 +99,20 @@ def knn_probe(
         model = KNeighborsRegressor(n_neighbors=k, metric=metric).fit(train_x, train_y)
         out = _regression_metrics(test_y, model.predict(test_x))
     return {**out, "k": k}
+
+
+def multilabel_linear_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> dict:
+    """One-vs-rest logistic regression on standardised features → macro ROC-AUC over the labels that have both
+    values in both splits (``per_label_auc`` and the ``labels`` used are returned too)."""
+    train_x, train_y, test_x, test_y = (_array(a) for a in (train_x, train_y, test_x, test_y))
+    usable = [
+        j for j in range(train_y.shape[1]) if len(np.unique(train_y[:, j])) == 2 and len(np.unique(test_y[:, j])) == 2
+    ]
+    if not usable:
+        raise ValueError("no label has both values in the train and the test split; the ROC-AUC is undefined")
+    classifier = OneVsRestClassifier(LogisticRegression(max_iter=2000, random_state=seed))
+    model = make_pipeline(StandardScaler(), classifier).fit(train_x, train_y[:, usable])
+    scores = model.decision_function(test_x)
+    scores = scores[:, None] if scores.ndim == 1 else scores
+    aucs = [float(roc_auc_score(test_y[:, j], scores[:, k])) for k, j in enumerate(usable)]
+    return {"macro_auc": float(np.mean(aucs)), "per_label_auc": aucs, "labels": usable}

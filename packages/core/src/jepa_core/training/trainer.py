@@ -42,23 +42,16 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class TrainingArguments:
-    """How to run pretraining. `from_config` takes the optimisation defaults from a JepaConfig."""
+    """How to run pretraining: the run's length, batch, precision, checkpoints and logging.
+
+    What to optimise with (learning rates, weight decay, EMA momentum, Adam, clipping, warm-up) is the model
+    config's: `pretrain` reads it from `model.config`. `from_config` takes `max_steps` and `batch_size` from the
+    config's `max_steps` and `train_batch_size`, with keyword overrides.
+    """
 
     output_dir: str
     max_steps: int = 1000
     batch_size: int = 128
-    learning_rate: float = 1e-3
-    start_learning_rate: float = 2e-4
-    final_learning_rate: float = 1e-6
-    warmup_ratio: float = 40 / 300
-    weight_decay: float = 0.04
-    final_weight_decay: float = 0.4
-    ema_momentum_start: float = 0.996
-    ema_momentum_end: float = 1.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float | None = None
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
     seed: int = 0
@@ -75,8 +68,13 @@ class TrainingArguments:
     @classmethod
     def from_config(cls, config, output_dir: str, **overrides) -> "TrainingArguments":
         names = {f.name for f in fields(cls)}
-        values = {name: getattr(config, name) for name in names if hasattr(config, name)}
-        values["batch_size"] = getattr(config, "train_batch_size", cls.batch_size)
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(
+                f"TrainingArguments has no {', '.join(unknown)}; optimisation settings live in the model config "
+                "(e.g. config.learning_rate, or --set learning_rate=… on the command line)"
+            )
+        values = {"max_steps": config.max_steps, "batch_size": config.train_batch_size}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(output_dir=output_dir, **values)
 
@@ -146,8 +144,9 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         num_workers=args.num_workers,
         drop_last=True,
     )
+    config = model.config
     optimizer = build_optimizer(
-        model, args.learning_rate, args.weight_decay, (args.adam_beta1, args.adam_beta2), args.adam_epsilon
+        model, config.learning_rate, config.weight_decay, (config.adam_beta1, config.adam_beta2), config.adam_epsilon
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     monitor = CollapseMonitor()
@@ -166,7 +165,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     if args.tensorboard:
         accelerator.init_trackers("tensorboard", config={k: v for k, v in asdict(args).items() if v is not None})
 
-    warmup_steps = int(args.warmup_ratio * args.max_steps)
+    warmup_steps = int(config.warmup_ratio * args.max_steps)
     micro_batches_per_epoch = len(loader)
 
     def save_checkpoint() -> None:
@@ -198,10 +197,10 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         for batch in epoch_loader:
             batch.update(_move(collator.sample_masks(batch), accelerator.device))
             lr = warmup_cosine(
-                step, args.max_steps, warmup_steps, args.start_learning_rate, args.learning_rate,
-                args.final_learning_rate,
+                step, args.max_steps, warmup_steps, config.start_learning_rate, config.learning_rate,
+                config.final_learning_rate,
             )  # fmt: skip
-            set_schedules(optimizer, lr, cosine(step, args.max_steps, args.weight_decay, args.final_weight_decay))
+            set_schedules(optimizer, lr, cosine(step, args.max_steps, config.weight_decay, config.final_weight_decay))
             with accelerator.accumulate(model):
                 output = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
                 if not torch.isfinite(output.loss):
@@ -212,8 +211,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                         "lower --lr, or train in fp32 (--mixed-precision no)."
                     )
                 accelerator.backward(output.loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                if accelerator.sync_gradients and config.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             running_loss += output.loss.item()
@@ -222,7 +221,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 monitor.add(accelerator.gather(output.target_embeddings.detach()))
             if not accelerator.sync_gradients:
                 continue
-            momentum = momentum_schedule(step, args.max_steps, args.ema_momentum_start, args.ema_momentum_end)
+            momentum = momentum_schedule(step, args.max_steps, config.ema_momentum_start, config.ema_momentum_end)
             ema_update(unwrapped.momentum_pairs(), momentum)
             step += 1
             row = {"step": step, "loss": running_loss / micro, "lr": lr, "momentum": momentum}
@@ -239,8 +238,9 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             if step >= args.max_steps:
                 break
     progress.close()
+    metrics = _finish_run(accelerator, unwrapped, history, output_dir, args)
     accelerator.end_training()
-    return _finish_run(accelerator, unwrapped, history, output_dir, args)
+    return metrics
 
 
 def _finish_run(accelerator, model, history: list[dict], output_dir: Path, args: TrainingArguments) -> dict:
