@@ -2,14 +2,15 @@ import json
 
 import pytest
 import torch
-from jepa_core.training import NonFiniteLossError, TrainingArguments, latest_checkpoint, pretrain
+from jepa_core.training import NonFiniteLossError, RunFolderError, TrainingArguments, latest_checkpoint, pretrain
+from jepa_core.training.checkpoint import checkpoints_by_step
 from safetensors.torch import load_file
 from toy_domain import ToyConfig, ToyForPreTraining, ToyModel, ToySignals, toy_collator
 from transformers import AutoModel, AutoModelForPreTraining
 
 
-def _run(tmp_path, name, dataset=None, **overrides):
-    config = ToyConfig.from_preset("tiny")
+def _run(tmp_path, name, dataset=None, config=None, **overrides):
+    config = config or ToyConfig.from_preset("tiny")
     torch.manual_seed(0)
     model = ToyForPreTraining(config)
     args = TrainingArguments.from_config(config, str(tmp_path / name), show_progress=False, **overrides)
@@ -55,13 +56,18 @@ class CrashingSignals(ToySignals):
 
 
 def test_resume_is_exact(tmp_path):
-    uninterrupted, _ = _run(tmp_path, "full", max_steps=12, save_every=5)
+    """Random augmentation in the data and drop-path in the model: both must replay exactly after a crash."""
+    config = ToyConfig.from_preset("tiny", drop_path_rate=0.2)
+    augmented = ToySignals()
+    augmented.augment = True
+    uninterrupted, _ = _run(tmp_path, "full", dataset=augmented, config=config, max_steps=12, save_every=5)
     crashing = CrashingSignals()
+    crashing.augment = True
     crashing.crash_after = 16 * 8 + 3  # dies inside step 9, after the step-5 checkpoint
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _run(tmp_path, "crash", dataset=crashing, max_steps=12, save_every=5)
+        _run(tmp_path, "crash", dataset=crashing, config=config, max_steps=12, save_every=5)
     assert latest_checkpoint(tmp_path / "crash" / "checkpoints").name == "step_00000005"
-    resumed, _ = _run(tmp_path, "crash", max_steps=12, save_every=5, resume=True)
+    resumed, _ = _run(tmp_path, "crash", dataset=augmented, config=config, max_steps=12, save_every=5, resume=True)
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())["history"]
     again = json.loads((tmp_path / "crash" / "metrics.json").read_text())["history"]
     assert [r["loss"] for r in again] == [r["loss"] for r in full]
@@ -90,7 +96,7 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
 def test_bad_inputs_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         _run(tmp_path, "empty", dataset=ToySignals(0))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="fit the 4 samples"):
         _run(tmp_path, "small", dataset=ToySignals(4))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         _run(tmp_path, "fresh", resume=True)
@@ -144,3 +150,50 @@ def test_a_module_can_set_its_own_init_std():
     assert model.patch_embed.proj.weight.std().item() == pytest.approx(0.5, rel=0.2)
     model._init_weights(model.encoder.blocks[0].mlp.fc1)
     assert model.encoder.blocks[0].mlp.fc1.weight.std().item() == pytest.approx(config.initializer_range, rel=0.2)
+
+
+def test_a_run_folder_is_never_mixed_or_lost(tmp_path):
+    _run(tmp_path, "run", max_steps=4, save_every=2)
+    weights = (tmp_path / "run" / "model.safetensors").read_bytes()
+    with pytest.raises(RunFolderError, match="already holds a run.*--resume.*--overwrite"):
+        _run(tmp_path, "run", max_steps=2)
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == weights
+    with pytest.raises(ValueError, match=r"batch_size: saved 16, now 8 \(--batch-size\)"):
+        _run(tmp_path, "run", max_steps=6, resume=True, batch_size=8)
+    with pytest.raises(ValueError, match=r"hidden_size: saved 32, now 64 \(--set hidden_size=…\)"):
+        _run(tmp_path, "run", config=ToyConfig.from_preset("tiny", hidden_size=64), max_steps=6, resume=True)
+    _, metrics = _run(tmp_path, "run", max_steps=6, save_every=2, resume=True)  # a longer run may resume
+    assert metrics["steps"] == 6
+    _run(tmp_path, "run", max_steps=2, overwrite=True)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]["steps"] == 2
+    assert [p.name for p in checkpoints_by_step(tmp_path / "run" / "checkpoints")] == ["step_00000002"]
+
+
+def test_checkpoints_sort_by_step_at_any_digit_count(tmp_path):
+    for name in ("step_99999999", "step_100000000", "step_00000005"):
+        (tmp_path / name).mkdir()
+    assert [p.name for p in checkpoints_by_step(tmp_path)] == ["step_00000005", "step_99999999", "step_100000000"]
+    assert latest_checkpoint(tmp_path).name == "step_100000000"
+
+
+def test_unwritable_output_folder_fails_before_training(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(PermissionError, match="cannot write to the output folder"):
+        _run(tmp_path / "file", "run", max_steps=2)
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    config = ToyConfig.from_preset("tiny", learning_rate=1e30, start_learning_rate=1e30, max_grad_norm=None)
+    with pytest.raises(NonFiniteLossError) as error:
+        _run(tmp_path, "huge", config=config, max_steps=6, save_every=1)
+    for checkpoint in checkpoints_by_step(tmp_path / "huge" / "checkpoints"):
+        weights = load_file(str(checkpoint / "model.safetensors"))
+        assert all(torch.isfinite(v).all() for v in weights.values()), checkpoint
+    assert "last good checkpoint" in str(error.value)
+
+
+def test_arguments_are_validated_up_front(tmp_path):
+    for name, value in (("max_steps", -5), ("save_every", 0), ("gradient_accumulation_steps", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be at least 1"):
+            TrainingArguments(str(tmp_path), **{name: value})

@@ -101,6 +101,7 @@ class ToySignals(Dataset):
         noise = 0.1 * torch.randn(size, length, generator=generator)
         self.raw = amp * torch.sin(2 * math.pi * freq * t + phase) + noise
         self.processor = ToyFeatureExtractor()
+        self.augment = False
 
     @property
     def signals(self) -> torch.Tensor:
@@ -110,7 +111,10 @@ class ToySignals(Dataset):
         return len(self.raw)
 
     def __getitem__(self, index: int) -> dict:
-        sample = {"input_values": self.processor(self.raw[index])["input_values"][0]}
+        raw = self.raw[index]
+        if self.augment:  # a random gain from the global RNG, as crops and jitter in the real domains
+            raw = raw * (0.8 + 0.4 * torch.rand(()))
+        sample = {"input_values": self.processor(raw)["input_values"][0]}
         if self.labels is not None:
             sample["labels"] = self.labels[index]
         return sample

@@ -72,6 +72,7 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         mixed_precision=args.mixed_precision,
         seed=args.seed,
         resume=args.resume,
+        overwrite=args.overwrite,
         save_every=args.save_every,
         num_workers=args.num_workers,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -111,8 +112,12 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
     domain = get_domain(args.domain)
     output_dir, _, metrics = run_pretraining(domain, args)
+    if not PartialState().is_main_process:
+        return
     print(json.dumps(metrics, indent=2))
     print(f"saved to {output_dir} (load with `import {domain.import_name}; AutoModel.from_pretrained(...)`)")
 
@@ -216,6 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if not names:
         raise LookupError("no JEPA domain package is installed; install one, e.g. `pip install jepa-ijepa`")
     rows = []
+    args.overwrite = args.overwrite or args.output_dir is None  # the demo's own folders are scratch
     for name in names:
         domain = get_domain(name)
         started = time.time()
@@ -255,6 +261,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="no")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoints/latest")
+    parser.add_argument("--overwrite", action="store_true", help="clear an output folder that holds another run")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
@@ -331,4 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LookupError, ValueError, OSError, ImportError, StrictDataclassError) as error:
         print(f"jepa {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # a non-finite loss or weights: the message names the checkpoint to resume
+        if type(error).__name__ != "NonFiniteLossError":
+            raise
+        print(f"jepa {args.verb}: error: {error}", file=sys.stderr)
+        return 3
     return 0

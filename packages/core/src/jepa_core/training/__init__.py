@@ -3,13 +3,17 @@
 from .checkpoint import latest_checkpoint
 from .monitor import CollapseMonitor
 from .optim import build_optimizer, parameter_groups
+from .reproducibility import EpochSampler, SeededSamples
+from .run_folder import RunFolderError
 from .schedules import cosine, warmup_cosine
-from .trainer import EpochSampler, NonFiniteLossError, TrainingArguments, pretrain
+from .trainer import NonFiniteLossError, TrainingArguments, pretrain
 
 __all__ = [
     "CollapseMonitor",
     "EpochSampler",
     "NonFiniteLossError",
+    "RunFolderError",
+    "SeededSamples",
     "TrainingArguments",
     "build_optimizer",
     "cosine",

@@ -22,13 +22,21 @@ def checkpoint_name(step: int) -> str:
     return f"{PREFIX}{step:08d}"
 
 
+def checkpoints_by_step(root: Path) -> list[Path]:
+    """Complete checkpoint folders, oldest first, ordered by their step number (at any number of digits)."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and p.name[len(PREFIX) :].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
 def latest_checkpoint(root: str | Path) -> Path | None:
     """The newest complete checkpoint under `root`, or None."""
     root = Path(root)
     pointer = root / "latest"
     if pointer.is_file() and (root / pointer.read_text().strip()).is_dir():
         return root / pointer.read_text().strip()
-    complete = sorted(p for p in root.glob(f"{PREFIX}*") if p.is_dir()) if root.is_dir() else []
+    complete = checkpoints_by_step(root)
     return complete[-1] if complete else None
 
 
@@ -39,7 +47,7 @@ def finalize_checkpoint(root: Path, tmp: Path, step: int, keep: int) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     write_text_atomic(root / "latest", final.name)
-    for old in sorted(p for p in root.glob(f"{PREFIX}*") if p.is_dir())[:-keep]:
+    for old in checkpoints_by_step(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

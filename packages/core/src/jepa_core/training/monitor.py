@@ -42,7 +42,12 @@ class CollapseMonitor:
         return value
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        return {"best": self.best, "sizes": [len(b) for b in self.buffer]}
 
-    def load_state_dict(self, state: dict) -> None:
+    def buffer_tensor(self) -> torch.Tensor | None:
+        return torch.cat(self.buffer) if self.buffer else None
+
+    def load_state_dict(self, state: dict, buffer: torch.Tensor | None = None) -> None:
+        """Restore the best value and, when given, the buffered embeddings (so RankMe after a resume is exact)."""
         self.best = state["best"]
+        self.buffer = list(buffer.split(state["sizes"])) if buffer is not None and state.get("sizes") else []

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..ema import ema_update, momentum_schedule
@@ -27,6 +27,8 @@ from .checkpoint import (
 from .monitor import CollapseMonitor
 from .optim import build_optimizer, set_schedules
 from .plots import plot_history
+from .reproducibility import EpochSampler, SeededSamples, rng_state, set_rng_state
+from .run_folder import check_resumable, prepare_output_dir, run_settings
 from .schedules import cosine, warmup_cosine
 
 logger = logging.getLogger(__name__)
@@ -63,7 +65,15 @@ class TrainingArguments:
     tensorboard: bool = False
     num_workers: int = 0
     resume: bool = False
+    overwrite: bool = False
     show_progress: bool = True
+
+    def __post_init__(self):
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be at least 0, got {self.num_workers}")
 
     @classmethod
     def from_config(cls, config, output_dir: str, **overrides) -> "TrainingArguments":
@@ -79,23 +89,6 @@ class TrainingArguments:
         return cls(output_dir=output_dir, **values)
 
 
-class EpochSampler(Sampler[int]):
-    """A fresh permutation per epoch from (seed, epoch): the order of any epoch can be replayed on resume."""
-
-    def __init__(self, length: int, seed: int):
-        self.length, self.seed, self.epoch = length, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.length
-
-
 def _move(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -105,13 +98,24 @@ def _enable_activation_checkpointing(model) -> None:
     enable()
 
 
+def _checkpoint_bytes(model) -> int:
+    """Weights, two Adam moments and the EMA copy, in float32, with head-room."""
+    return 6 * 4 * sum(p.numel() for p in model.parameters())
+
+
+def _weights_finite(model) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: TrainingArguments) -> dict:
     """Pretrain `model` (a JEPA `...ForPreTraining`) and save the run to `args.output_dir`.
 
     The run folder gets the exported encoder (`save_pretrained`, loadable with AutoModel), the full
     pretraining model in `pretraining/`, crash-safe checkpoints in `checkpoints/`, `metrics.json` and
-    `training_curves.png`. With `args.resume`, training continues from `checkpoints/latest` exactly.
-    Returns the final metrics.
+    `training_curves.png`. With `args.resume`, training continues from `checkpoints/latest` exactly; a folder
+    holding another run is refused unless `args.overwrite`. Optimisation settings come from `model.config`.
+    Under several processes (`accelerate launch`) the logged loss is the mean over processes, `args.batch_size`
+    is the global batch, and the main process writes the folder. Returns the final metrics.
     """
     if len(train_dataset) == 0:
         raise ValueError("the training data set is empty; point --data at a folder or data set with samples")
@@ -125,26 +129,31 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         log_with="tensorboard" if args.tensorboard else None,
         project_dir=str(output_dir),
     )
+    if accelerator.is_main_process:
+        prepare_output_dir(output_dir, args.resume, args.overwrite, _checkpoint_bytes(model))
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
     collator.generator.manual_seed(args.seed + accelerator.process_index)
     if args.activation_checkpointing:
         _enable_activation_checkpointing(model)
-    per_device_batch = args.batch_size // (accelerator.num_processes * args.gradient_accumulation_steps)
-    if per_device_batch < 1 or per_device_batch > len(train_dataset):
+    processes = accelerator.num_processes * args.gradient_accumulation_steps
+    per_device_batch = args.batch_size // processes
+    if per_device_batch < 1 or per_device_batch > len(train_dataset) or args.batch_size % processes:
         raise ValueError(
-            f"batch size {args.batch_size} over {accelerator.num_processes} processes × "
-            f"{args.gradient_accumulation_steps} accumulation steps does not fit {len(train_dataset)} samples"
+            f"--batch-size {args.batch_size} must split evenly over {accelerator.num_processes} processes × "
+            f"{args.gradient_accumulation_steps} accumulation steps and fit the {len(train_dataset)} samples"
         )
-    sampler = EpochSampler(len(train_dataset), args.seed)
     loader = DataLoader(
-        train_dataset,
+        SeededSamples(train_dataset, args.seed),
         batch_size=per_device_batch,
-        sampler=sampler,
+        sampler=EpochSampler(len(train_dataset), args.seed),
         collate_fn=collator.collate_samples,
         num_workers=args.num_workers,
         drop_last=True,
+        generator=torch.Generator().manual_seed(args.seed),  # iterators never draw from the global RNG
     )
     config = model.config
+    settings = run_settings(args, config)
     optimizer = build_optimizer(
         model, config.learning_rate, config.weight_decay, (config.adam_beta1, config.adam_beta2), config.adam_epsilon
     )
@@ -156,26 +165,43 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         checkpoint = latest_checkpoint(checkpoint_root)
         if checkpoint is None:
             raise FileNotFoundError(f"--resume: no checkpoint under {checkpoint_root}; start without --resume")
-        accelerator.load_state(str(checkpoint))
         state, tensors = load_train_state(checkpoint)
+        check_resumable(state.get("settings", {}), settings)
+        accelerator.load_state(str(checkpoint))
         step, history = state["step"], state["history"]
-        monitor.load_state_dict(state["monitor"])
+        monitor.load_state_dict(state["monitor"], tensors.get("monitor_buffer"))
         collator.load_state_dict(split_collator_state(state["collators"], tensors, accelerator.process_index))
+        rng = tensors.get(f"rng_{accelerator.process_index}")
+        if rng is None:
+            raise ValueError(f"checkpoint {checkpoint} has no RNG state for process {accelerator.process_index}")
+        set_rng_state(rng)
         accelerator.print(f"resumed from {checkpoint} at step {step}")
     if args.tensorboard:
         accelerator.init_trackers("tensorboard", config={k: v for k, v in asdict(args).items() if v is not None})
 
     warmup_steps = int(config.warmup_ratio * args.max_steps)
     micro_batches_per_epoch = len(loader)
+    unwrapped = accelerator.unwrap_model(model)
 
     def save_checkpoint() -> None:
+        if not _weights_finite(unwrapped):
+            last = latest_checkpoint(checkpoint_root)
+            raise NonFiniteLossError(
+                f"the weights became NaN or infinite by step {step}; the last good checkpoint is "
+                f"{last or 'none'}. Resume from it with --resume and a lower --lr, or train in fp32."
+            )
         tmp = checkpoint_root / f".tmp_{checkpoint_name(step)}"
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
-        collator_states = gather_object([collator.state_dict()])
+        per_process = gather_object([(collator.state_dict(), rng_state())])
         if accelerator.is_main_process:
-            plain, tensors = join_collator_states(collator_states)
-            state = {"step": step, "history": history, "monitor": monitor.state_dict(), "collators": plain}
+            plain, tensors = join_collator_states([collator_state for collator_state, _ in per_process])
+            tensors.update({f"rng_{rank}": rng for rank, (_, rng) in enumerate(per_process)})
+            monitor_state, buffer = monitor.state_dict(), monitor.buffer_tensor()
+            if buffer is not None:
+                tensors["monitor_buffer"] = buffer
+            state = {"step": step, "history": history, "monitor": monitor_state, "collators": plain,
+                     "settings": settings}  # fmt: skip
             save_train_state(tmp, state, tensors)
             finalize_checkpoint(checkpoint_root, tmp, step, args.keep_checkpoints)
         accelerator.wait_for_everyone()
@@ -186,7 +212,6 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         disable=not (accelerator.is_local_main_process and args.show_progress),
         desc="pretraining",
     )
-    unwrapped = accelerator.unwrap_model(model)
     model.train()
     running_loss, micro = 0.0, 0
     while step < args.max_steps:
@@ -215,7 +240,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            running_loss += output.loss.item()
+            running_loss += output.loss.detach().float()
             micro += 1
             if output.target_embeddings is not None:
                 monitor.add(accelerator.gather(output.target_embeddings.detach()))
@@ -224,7 +249,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             momentum = momentum_schedule(step, args.max_steps, config.ema_momentum_start, config.ema_momentum_end)
             ema_update(unwrapped.momentum_pairs(), momentum)
             step += 1
-            row = {"step": step, "loss": running_loss / micro, "lr": lr, "momentum": momentum}
+            loss = accelerator.reduce(running_loss / micro, "mean").item()  # the mean over processes
+            row = {"step": step, "loss": loss, "lr": lr, "momentum": momentum}
             running_loss, micro = 0.0, 0
             if step % args.rankme_every == 0 or step == args.max_steps:
                 row["rankme"] = monitor.measure(step)
@@ -243,9 +269,20 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     return metrics
 
 
+def _check_processes_agree(accelerator, model) -> None:
+    """Every process must end with the same weights (EMA target included); a mismatch is a bug, not noise."""
+    if accelerator.num_processes == 1:
+        return
+    checksum = torch.stack([p.detach().double().sum() for p in model.state_dict().values()]).cpu()
+    sums = gather_object([checksum])
+    if any(not torch.equal(sums[0], other) for other in sums[1:]):
+        raise RuntimeError("the processes ended with different weights; please report this with your launch command")
+
+
 def _finish_run(accelerator, model, history: list[dict], output_dir: Path, args: TrainingArguments) -> dict:
     """Save the encoder, the pretraining model, metrics.json and the curves (main process only)."""
     accelerator.wait_for_everyone()
+    _check_processes_agree(accelerator, model)
     losses = [row["loss"] for row in history]
     window = max(1, min(10, len(losses) // 5))
     rankmes = [row["rankme"] for row in history if row.get("rankme") is not None]
@@ -254,12 +291,13 @@ def _finish_run(accelerator, model, history: list[dict], output_dir: Path, args:
         "initial_loss": sum(losses[:window]) / window if losses else math.nan,
         "final_loss": sum(losses[-window:]) / window if losses else math.nan,
         "final_rankme": rankmes[-1] if rankmes else None,
+        "processes": accelerator.num_processes,
     }
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         model.export_encoder().save_pretrained(output_dir)
         model.save_pretrained(output_dir / "pretraining")
-        train_args = {k: v for k, v in asdict(args).items() if k not in ("resume", "show_progress")}
+        train_args = {k: v for k, v in asdict(args).items() if k not in ("resume", "show_progress", "overwrite")}
         (output_dir / "training_args.json").write_text(json.dumps(train_args, indent=2))
         (output_dir / "metrics.json").write_text(json.dumps({"train": metrics, "history": history}, indent=2))
         plot_history(history, output_dir / "training_curves.png")
