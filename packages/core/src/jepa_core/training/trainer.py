@@ -4,6 +4,8 @@ import importlib.util
 import json
 import logging
 import math
+import os
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -98,6 +100,12 @@ def _enable_activation_checkpointing(model) -> None:
     enable()
 
 
+def _launched_on_cpus() -> bool:
+    """Several processes launched (torchrun / `accelerate launch`) on a machine without GPUs: run them on the
+    CPUs with gloo, instead of each process silently training alone."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def _checkpoint_bytes(model) -> int:
     """Weights, two Adam moments and the EMA copy, in float32, with head-room."""
     return 6 * 4 * sum(p.numel() for p in model.parameters())
@@ -124,6 +132,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     output_dir = Path(args.output_dir)
     checkpoint_root = output_dir / "checkpoints"
     accelerator = Accelerator(
+        cpu=_launched_on_cpus(),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with="tensorboard" if args.tensorboard else None,
@@ -214,6 +223,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     )
     model.train()
     running_loss, micro = 0.0, 0
+    started, first_step = time.perf_counter(), step
     while step < args.max_steps:
         done = step * args.gradient_accumulation_steps
         epoch, skip = divmod(done, micro_batches_per_epoch)
@@ -264,7 +274,9 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             if step >= args.max_steps:
                 break
     progress.close()
-    metrics = _finish_run(accelerator, unwrapped, history, output_dir, args)
+    seconds = time.perf_counter() - started
+    rate = (step - first_step) * args.batch_size / seconds if step > first_step else None
+    metrics = _finish_run(accelerator, unwrapped, history, output_dir, args, rate)
     accelerator.end_training()
     return metrics
 
@@ -279,7 +291,9 @@ def _check_processes_agree(accelerator, model) -> None:
         raise RuntimeError("the processes ended with different weights; please report this with your launch command")
 
 
-def _finish_run(accelerator, model, history: list[dict], output_dir: Path, args: TrainingArguments) -> dict:
+def _finish_run(
+    accelerator, model, history: list[dict], output_dir: Path, args: TrainingArguments, rate: float | None
+) -> dict:
     """Save the encoder, the pretraining model, metrics.json and the curves (main process only)."""
     accelerator.wait_for_everyone()
     _check_processes_agree(accelerator, model)
@@ -292,6 +306,7 @@ def _finish_run(accelerator, model, history: list[dict], output_dir: Path, args:
         "final_loss": sum(losses[-window:]) / window if losses else math.nan,
         "final_rankme": rankmes[-1] if rankmes else None,
         "processes": accelerator.num_processes,
+        "samples_per_second": rate,  # global samples of the steps of this session, checkpoints included
     }
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
