@@ -18,6 +18,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
+from .data_checks import BAD_FILE_POLICIES
 from .encoder import TransformerEncoder
 from .losses import jepa_loss
 from .predictor import JepaPredictor
@@ -64,8 +65,11 @@ class JepaConfig(PreTrainedConfig):
     max_steps: int = 1000
     num_register_tokens: int = 0
     preset: str | None = None
+    on_bad_file: str = "error"
 
     def __post_init__(self, **kwargs):
+        if self.on_bad_file not in BAD_FILE_POLICIES:
+            raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {self.on_bad_file!r}")
         if self.pred_num_attention_heads is None:
             self.pred_num_attention_heads = self.num_attention_heads
         super().__post_init__(**kwargs)
