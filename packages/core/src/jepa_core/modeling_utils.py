@@ -22,13 +22,19 @@ from .data_checks import BAD_FILE_POLICIES
 from .encoder import TransformerEncoder
 from .losses import jepa_loss
 from .predictor import JepaPredictor
-from .targets import EmaTarget, last_hidden_state
+from .sigreg import sigreg
+from .targets import EmaTarget, OnlineTarget, last_hidden_state
+
+OBJECTIVES = ("ema", "sigreg")
 
 
 @strict
 class JepaConfig(PreTrainedConfig):
     """Hyper-parameters every JEPA shares: encoder, predictor, loss, EMA and optimisation.
 
+    `objective="ema"` predicts the latents of an EMA target encoder (I-JEPA); `objective="sigreg"` (LeJEPA) predicts
+    the online encoder's own latents of the full input and adds λ·SIGReg (`sigreg_weight`) on a small projection
+    (`sigreg_projector_dim`) of the pooled embeddings: loss = (1 − λ)·prediction + λ·SIGReg.
     Domain configs subclass it, add their own fields and fill `presets`. Defaults are I-JEPA's.
     """
 
@@ -66,8 +72,15 @@ class JepaConfig(PreTrainedConfig):
     num_register_tokens: int = 0
     preset: str | None = None
     on_bad_file: str = "error"
+    objective: str = "ema"
+    sigreg_weight: float = 0.05
+    sigreg_num_directions: int = 256
+    sigreg_projector_dim: int = 64
+    sigreg_stop_gradient: bool = False
 
     def __post_init__(self, **kwargs):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.on_bad_file not in BAD_FILE_POLICIES:
             raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {self.on_bad_file!r}")
         if self.pred_num_attention_heads is None:
@@ -84,12 +97,14 @@ class JepaConfig(PreTrainedConfig):
 
 @dataclass
 class JepaPreTrainingOutput(ModelOutput):
-    """loss; predictions and targets (B, T, Kt, D); target_embeddings (B, D), pooled, for collapse monitoring."""
+    """loss; predictions and targets (B, T, Kt, D); target_embeddings (B, D), pooled, for collapse monitoring;
+    loss_parts: the terms of the loss by name (e.g. prediction and sigreg), logged separately."""
 
     loss: torch.Tensor | None = None
     predictions: torch.Tensor | None = None
     targets: torch.Tensor | None = None
     target_embeddings: torch.Tensor | None = None
+    loss_parts: dict[str, torch.Tensor] | None = None
 
 
 class JepaPreTrainedModel(PreTrainedModel):
@@ -146,6 +161,13 @@ class JepaForPreTraining(JepaPreTrainedModel):
         if positions is not None:
             self.register_buffer("predictor_pos_embed", positions)
         self.make_extra_modules()
+        if config.objective == "sigreg":
+            self.sigreg_projector = nn.Sequential(
+                nn.Linear(config.hidden_size, config.hidden_size),
+                nn.GELU(),
+                nn.Linear(config.hidden_size, config.sigreg_projector_dim),
+            )
+            self.register_buffer("sigreg_step", torch.zeros((), dtype=torch.long))  # seeds the slices; checkpointed
         self.post_init()
         self.after_init()
         if isinstance(self.target, EmaTarget):
@@ -155,6 +177,8 @@ class JepaForPreTraining(JepaPreTrainedModel):
         return self.encoder_class(self.config)
 
     def make_target(self) -> nn.Module:
+        if self.config.objective == "sigreg":
+            return OnlineTarget(self.context_encoder, self.config.num_register_tokens, self.config.sigreg_stop_gradient)
         return EmaTarget(self.context_encoder, self.config.num_register_tokens)
 
     def make_predictor(self) -> nn.Module:
@@ -175,13 +199,29 @@ class JepaForPreTraining(JepaPreTrainedModel):
     def export_encoder(self) -> JepaPreTrainedModel:
         return self.target.encoder if isinstance(self.target, EmaTarget) else self.context_encoder
 
+    def objective_loss(self, prediction_loss: torch.Tensor, target_hidden: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The training loss from the prediction loss and the target token states (B, N, D): the prediction loss
+        alone for `objective="ema"`, else (1 − λ)·prediction + λ·SIGReg of the projected pooled embeddings.
+        Domains that write their own `forward` call this too."""
+        if self.config.objective != "sigreg":
+            return prediction_loss, {"prediction": prediction_loss.detach()}
+        step = int(self.sigreg_step)
+        if self.training:
+            self.sigreg_step += 1
+        projected = self.sigreg_projector(target_hidden.mean(dim=1))
+        regulariser = sigreg(projected, step, self.config.sigreg_num_directions)
+        weight = self.config.sigreg_weight
+        loss = (1 - weight) * prediction_loss + weight * regulariser
+        return loss, {"prediction": prediction_loss.detach(), "sigreg": regulariser.detach()}
+
     def forward(self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs) -> JepaPreTrainingOutput:
         context = last_hidden_state(self.context_encoder(**inputs, indices=context_indices))
         positions = getattr(self, "predictor_pos_embed", None)
         predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target(inputs, target_indices)
-        loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))
+        prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
+        loss, parts = self.objective_loss(prediction_loss, hidden)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
 
 
 def build_encoder(

@@ -58,3 +58,25 @@ class FixedTransformTarget(nn.Module):
     def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.transform(**target_inputs)
         return apply_masks(hidden, target_indices), hidden
+
+
+class OnlineTarget(nn.Module):
+    """Targets from the online encoder itself on the full input: LeJEPA's recipe, no EMA teacher.
+
+    With `stop_gradient` the targets are detached (a BYOL-style asymmetric variant); without it (LeJEPA's default)
+    gradients flow through both views and SIGReg alone prevents collapse. The encoder is referenced, not registered.
+    """
+
+    def __init__(self, online: nn.Module, num_prefix_tokens: int = 0, stop_gradient: bool = False):
+        super().__init__()
+        self._online = [online]
+        self.num_prefix_tokens, self.stop_gradient = num_prefix_tokens, stop_gradient
+
+    def momentum_pairs(self) -> list:
+        return []
+
+    def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = last_hidden_state(self._online[0](**target_inputs))[:, self.num_prefix_tokens :]
+        if self.stop_gradient:
+            hidden = hidden.detach()
+        return apply_masks(hidden, target_indices), hidden

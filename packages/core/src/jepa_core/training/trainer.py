@@ -222,7 +222,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         desc="pretraining",
     )
     model.train()
-    running_loss, micro = 0.0, 0
+    running_loss, running_parts, micro = 0.0, {}, 0
     started, first_step = time.perf_counter(), step
     while step < args.max_steps:
         done = step * args.gradient_accumulation_steps
@@ -251,6 +251,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             running_loss += output.loss.detach().float()
+            parts = {k: running_parts.get(k, 0.0) + v.float() for k, v in (output.loss_parts or {}).items()}
+            running_parts.update(parts)
             micro += 1
             if output.target_embeddings is not None:
                 monitor.add(accelerator.gather(output.target_embeddings.detach()))
@@ -261,14 +263,19 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             step += 1
             loss = accelerator.reduce(running_loss / micro, "mean").item()  # the mean over processes
             row = {"step": step, "loss": loss, "lr": lr, "momentum": momentum}
-            running_loss, micro = 0.0, 0
+            if len(running_parts) > 1:  # the terms of a composite loss, e.g. prediction and sigreg
+                row.update(
+                    {f"loss_{k}": accelerator.reduce(v / micro, "mean").item() for k, v in running_parts.items()}
+                )
+            running_loss, running_parts, micro = 0.0, {}, 0
             if step % args.rankme_every == 0 or step == args.max_steps:
                 row["rankme"] = monitor.measure(step)
             history.append(row)
             if args.tensorboard:
                 accelerator.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=step)
             progress.update(1)
-            progress.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", m=f"{momentum:.4f}")
+            shown = {k.removeprefix("loss_"): f"{v:.4f}" for k, v in row.items() if k.startswith("loss_")}
+            progress.set_postfix(loss=f"{row['loss']:.4f}", **shown, lr=f"{lr:.2e}", m=f"{momentum:.4f}")
             if step % args.save_every == 0 or step == args.max_steps:
                 save_checkpoint()
             if step >= args.max_steps:
@@ -279,6 +286,15 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     metrics = _finish_run(accelerator, unwrapped, history, output_dir, args, rate)
     accelerator.end_training()
     return metrics
+
+
+def _peak_memory_mb() -> float:
+    """Peak GPU memory allocated by torch on a GPU, else this process's peak resident memory."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _check_processes_agree(accelerator, model) -> None:
@@ -307,6 +323,7 @@ def _finish_run(
         "final_rankme": rankmes[-1] if rankmes else None,
         "processes": accelerator.num_processes,
         "samples_per_second": rate,  # global samples of the steps of this session, checkpoints included
+        "peak_memory_mb": _peak_memory_mb(),
     }
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,69 @@
+import pytest
+import torch
+from jepa_core.sigreg import epps_pulley, random_directions, sigreg
+
+
+def _gaussian(n=1024, d=32, seed=0):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def test_gaussian_samples_score_near_zero_and_others_high():
+    null = [sigreg(_gaussian(seed=s), step=s).item() for s in range(5)]
+    assert max(null) < 1.0  # O(1) sampling error under N(0, I): N · E|φ̂ − φ|² stays small
+    collapsed = torch.zeros(1024, 32) + 0.01 * _gaussian()
+    anisotropic = _gaussian() * torch.linspace(0.1, 3.0, 32)
+    shifted = _gaussian() + 2.0
+    for other in (collapsed, anisotropic, shifted):
+        assert sigreg(other, step=0).item() > 30 * max(null)
+
+
+def test_statistic_matches_its_definition_on_one_direction():
+    x = torch.tensor([[0.3], [-1.2], [2.0], [0.1]])
+    t = torch.linspace(0, 3, 17)
+    err = (torch.cos(x * t).mean(0) - torch.exp(-(t**2) / 2)) ** 2 + torch.sin(x * t).mean(0) ** 2
+    w = torch.full((17,), 3 / 16)
+    w[[0, -1]] /= 2
+    expected = 4 * (err * w * torch.exp(-(t**2) / 2)).sum()
+    assert epps_pulley(x).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_invariant_to_sample_order_and_fixed_by_the_step():
+    x = _gaussian(256, 16) * 2
+    assert sigreg(x, step=3).item() == pytest.approx(sigreg(x[torch.randperm(256)], step=3).item(), rel=1e-5)
+    assert torch.equal(random_directions(16, 8, step=3), random_directions(16, 8, step=3))
+    assert not torch.equal(random_directions(16, 8, step=3), random_directions(16, 8, step=4))
+    assert torch.allclose(random_directions(16, 8, step=3).norm(dim=0), torch.ones(8))
+
+
+def test_its_gradient_spreads_a_collapsed_batch():
+    z = (0.05 * _gaussian(512, 8)).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=0.05)
+    start = sigreg(z.detach(), step=0).item()
+    for step in range(100):
+        optimizer.zero_grad()
+        sigreg(z, step=step).backward()
+        optimizer.step()
+    assert z.detach().std().item() > 0.3 and sigreg(z.detach(), step=0).item() < 0.2 * start
+
+
+def test_sigreg_objective_trains_without_a_teacher_and_logs_both_terms(tmp_path):
+    from jepa_core.training import TrainingArguments, pretrain
+    from safetensors.torch import load_file
+    from toy_domain import ToyConfig, ToyForPreTraining, ToySignals, toy_collator
+
+    config = ToyConfig.from_preset("tiny", objective="sigreg", sigreg_weight=0.5)
+    model = ToyForPreTraining(config)
+    assert model.momentum_pairs() == [] and model.export_encoder() is model.context_encoder
+    args = TrainingArguments.from_config(config, str(tmp_path / "run"), max_steps=30, save_every=15,
+                                         show_progress=False)  # fmt: skip
+    metrics = pretrain(model, ToySignals(), toy_collator(config), args)
+    history = [row for row in __import__("json").loads((tmp_path / "run" / "metrics.json").read_text())["history"]]
+    first, last = history[0], history[-1]
+    assert {"loss_prediction", "loss_sigreg"} <= set(first)
+    assert last["loss_sigreg"] < first["loss_sigreg"]
+    assert first["loss"] == pytest.approx(0.5 * first["loss_prediction"] + 0.5 * first["loss_sigreg"], rel=1e-4)
+    assert int(model.sigreg_step) == 30 and metrics["final_rankme"] > 3
+    weights = load_file(str(tmp_path / "run" / "pretraining" / "model.safetensors"))
+    assert "sigreg_step" in weights and not any(k.startswith("target.") for k in weights)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        ToyConfig(objective="vicreg")
