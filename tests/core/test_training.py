@@ -89,7 +89,7 @@ def test_interrupted_checkpoint_write_is_ignored(tmp_path):
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path):
     poisoned = ToySignals()
     poisoned.raw[:] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="nan at step 0"):
+    with pytest.raises(NonFiniteLossError, match="nan at step 1"):
         _run(tmp_path, "nan", dataset=poisoned, max_steps=3)
 
 

@@ -51,6 +51,7 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
     """Pretrain per the CLI arguments and save the run folder; returns (run folder, config, train metrics)."""
     import torch
     from accelerate import PartialState
+    from transformers import AutoModelForPreTraining
 
     from .runs import update_metrics, write_card
     from .training import TrainingArguments, pretrain
@@ -80,7 +81,9 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         tensorboard=args.tensorboard,
     )
     torch.manual_seed(args.seed)
-    model = domain.pretraining_class(config)
+    model = AutoModelForPreTraining.from_config(
+        config
+    )  # the architecture of the config's class (a domain may have two)
     if domain.prepare_model is not None:
         domain.prepare_model(model, dataset)
     metrics = pretrain(model, dataset, domain.collator(config, args.seed), train_args)
@@ -230,7 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         processor = load_processor(output_dir, domain.processor_class)
         pretrained = evaluate_encoder(domain, reloaded, processor, args.data)
         torch.manual_seed(args.seed)
-        random_init = evaluate_encoder(domain, domain.model_class(reloaded.config), processor, args.data)
+        random_init = evaluate_encoder(domain, type(reloaded)(reloaded.config), processor, args.data)
         metric = pretrained.headline
         rows.append(
             (name, metric, pretrained.headline_value, random_init.metrics[metric], train, time.time() - started)

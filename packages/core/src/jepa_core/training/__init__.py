@@ -6,7 +6,8 @@ from .optim import build_optimizer, parameter_groups
 from .reproducibility import EpochSampler, SeededSamples
 from .run_folder import RunFolderError
 from .schedules import cosine, warmup_cosine
-from .trainer import NonFiniteLossError, TrainingArguments, pretrain
+from .step_log import NonFiniteLossError
+from .trainer import TrainingArguments, pretrain
 
 __all__ = [
     "CollapseMonitor",

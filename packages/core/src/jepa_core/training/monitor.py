@@ -22,14 +22,15 @@ class CollapseMonitor:
         self.best = 0.0
 
     def add(self, embeddings: torch.Tensor) -> None:
-        self.buffer.append(embeddings.detach().float().cpu())
+        """Kept where they are (no host synchronisation per step); moved to the CPU when measured or saved."""
+        self.buffer.append(embeddings.detach().float())
         while sum(len(b) for b in self.buffer) - len(self.buffer[0]) >= self.window:
             self.buffer.pop(0)
 
     def measure(self, step: int) -> float | None:
         if not self.buffer or sum(len(b) for b in self.buffer) < 2:
             return None
-        value = rankme(torch.cat(self.buffer)[-self.window :], center=True)
+        value = rankme(torch.cat([b.cpu() for b in self.buffer])[-self.window :], center=True)
         if value < self.warn_fraction * self.best:
             logger.warning(
                 "step %d: RankMe of the target embeddings fell to %.2f (best %.2f): the representation may be "
@@ -45,7 +46,7 @@ class CollapseMonitor:
         return {"best": self.best, "sizes": [len(b) for b in self.buffer]}
 
     def buffer_tensor(self) -> torch.Tensor | None:
-        return torch.cat(self.buffer) if self.buffer else None
+        return torch.cat([b.cpu() for b in self.buffer]) if self.buffer else None
 
     def load_state_dict(self, state: dict, buffer: torch.Tensor | None = None) -> None:
         """Restore the best value and, when given, the buffered embeddings (so RankMe after a resume is exact)."""

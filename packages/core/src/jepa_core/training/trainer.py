@@ -32,16 +32,13 @@ from .plots import plot_history
 from .reproducibility import EpochSampler, SeededSamples, rng_state, set_rng_state
 from .run_folder import check_resumable, prepare_output_dir, run_settings
 from .schedules import cosine, warmup_cosine
+from .step_log import NonFiniteLossError, StepLog
 
 logger = logging.getLogger(__name__)
 
 
 # Keys that data sets carry for evaluation; pretraining never sees them.
 LABEL_KEYS = ("labels", "label")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -61,7 +58,7 @@ class TrainingArguments:
     seed: int = 0
     save_every: int = 500
     keep_checkpoints: int = 2
-    log_every: int = 10
+    log_every: int = 10  # read losses back from the device (and check them) every N steps
     rankme_every: int = 50
     activation_checkpointing: bool = False
     tensorboard: bool = False
@@ -222,8 +219,28 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         desc="pretraining",
     )
     model.train()
-    running_loss, running_parts, micro = 0.0, {}, 0
+    log = StepLog(accelerator)
     started, first_step = time.perf_counter(), step
+
+    def flush() -> None:
+        def failure(row: dict, value: float) -> str:
+            last = latest_checkpoint(checkpoint_root)
+            return (
+                f"the loss became {value} at step {row['step']}. The last good checkpoint is "
+                f"{last or 'none (no checkpoint was saved yet)'}; resume from it with --resume and a lower --lr, "
+                "or train in fp32 (--mixed-precision no)."
+            )
+
+        rows = log.flush(failure)
+        history.extend(rows)
+        for row in rows:
+            if args.tensorboard:
+                accelerator.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=row["step"])
+        if rows:
+            row = rows[-1]
+            shown = {k.removeprefix("loss_"): f"{v:.4f}" for k, v in row.items() if k.startswith("loss_")}
+            progress.set_postfix(loss=f"{row['loss']:.4f}", **shown, lr=f"{row['lr']:.2e}", m=f"{row['momentum']:.4f}")
+
     while step < args.max_steps:
         done = step * args.gradient_accumulation_steps
         epoch, skip = divmod(done, micro_batches_per_epoch)
@@ -238,22 +255,12 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             set_schedules(optimizer, lr, cosine(step, args.max_steps, config.weight_decay, config.final_weight_decay))
             with accelerator.accumulate(model):
                 output = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
-                if not torch.isfinite(output.loss):
-                    last = latest_checkpoint(checkpoint_root)
-                    raise NonFiniteLossError(
-                        f"the loss became {output.loss.item()} at step {step}. The last good checkpoint is "
-                        f"{last or 'none (no checkpoint was saved yet)'}; resume from it with --resume and a "
-                        "lower --lr, or train in fp32 (--mixed-precision no)."
-                    )
                 accelerator.backward(output.loss)
                 if accelerator.sync_gradients and config.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            running_loss += output.loss.detach().float()
-            parts = {k: running_parts.get(k, 0.0) + v.float() for k, v in (output.loss_parts or {}).items()}
-            running_parts.update(parts)
-            micro += 1
+            log.add_micro_batch(output.loss, output.loss_parts)
             if output.target_embeddings is not None:
                 monitor.add(accelerator.gather(output.target_embeddings.detach()))
             if not accelerator.sync_gradients:
@@ -261,22 +268,17 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             momentum = momentum_schedule(step, args.max_steps, config.ema_momentum_start, config.ema_momentum_end)
             ema_update(unwrapped.momentum_pairs(), momentum)
             step += 1
-            loss = accelerator.reduce(running_loss / micro, "mean").item()  # the mean over processes
-            row = {"step": step, "loss": loss, "lr": lr, "momentum": momentum}
-            if len(running_parts) > 1:  # the terms of a composite loss, e.g. prediction and sigreg
-                row.update(
-                    {f"loss_{k}": accelerator.reduce(v / micro, "mean").item() for k, v in running_parts.items()}
-                )
-            running_loss, running_parts, micro = 0.0, {}, 0
-            if step % args.rankme_every == 0 or step == args.max_steps:
-                row["rankme"] = monitor.measure(step)
-            history.append(row)
-            if args.tensorboard:
-                accelerator.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=step)
+            log.end_step({"step": step, "lr": lr, "momentum": momentum})
             progress.update(1)
-            shown = {k.removeprefix("loss_"): f"{v:.4f}" for k, v in row.items() if k.startswith("loss_")}
-            progress.set_postfix(loss=f"{row['loss']:.4f}", **shown, lr=f"{lr:.2e}", m=f"{momentum:.4f}")
-            if step % args.save_every == 0 or step == args.max_steps:
+            rankme_now = step % args.rankme_every == 0 or step == args.max_steps
+            checkpoint_now = step % args.save_every == 0 or step == args.max_steps
+            if step % args.log_every == 0 or checkpoint_now or rankme_now:
+                flush()  # a non-finite loss stops the run here, before RankMe or a checkpoint sees its weights
+            if rankme_now:
+                history[-1]["rankme"] = monitor.measure(step)
+                if args.tensorboard and history[-1]["rankme"] is not None:
+                    accelerator.log({"rankme": history[-1]["rankme"]}, step=step)
+            if checkpoint_now:
                 save_checkpoint()
             if step >= args.max_steps:
                 break
