@@ -8,6 +8,7 @@ def test_saved_dataset_dict_gives_the_split_and_names_missing_ones(tmp_path):
     splits.save_to_disk(tmp_path / "dict")
     assert is_saved_dataset(tmp_path / "dict")
     assert load_saved_split(tmp_path / "dict", "test")["x"] == [4]
+    assert load_saved_split(tmp_path / "dict", "all")["x"] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match=r"splits \['train', 'test'\], not 'validation'"):
         load_saved_split(tmp_path / "dict", "validation")
 

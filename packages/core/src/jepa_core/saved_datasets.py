@@ -11,11 +11,14 @@ def is_saved_dataset(path: str | Path) -> bool:
 
 
 def load_saved_split(path: str | Path, split: str):
-    """The `split` of a saved `DatasetDict` (a clear error naming the splits it has), or a saved `Dataset` whole."""
-    from datasets import DatasetDict, load_from_disk
+    """The `split` of a saved `DatasetDict` (a clear error naming the splits it has; "all" joins every split in
+    order), or a saved `Dataset` whole."""
+    from datasets import DatasetDict, concatenate_datasets, load_from_disk
 
     data = load_from_disk(str(path))
     if isinstance(data, DatasetDict):
+        if split == "all" and "all" not in data:
+            return concatenate_datasets([data[name] for name in data])
         if split not in data:
             raise ValueError(f"{path} has the splits {list(data)}, not {split!r}; save a {split!r} split")
         return data[split]
