@@ -100,10 +100,17 @@ def test_evaluate_refuses_meaningless_splits(tmp_path, capsys):
     same = tmp_path / "same.npz"
     raw = np.concatenate([signals.raw.numpy()[:16]] * 4)  # the last quarter repeats the first: train == test
     np.savez(same, signals=raw[:64], labels=np.tile(np.arange(4), 16))
+    assert main(["evaluate", str(run), "--data", str(same)]) == 2
+    assert "every test sample is also in the train split" in capsys.readouterr().err
     good = tmp_path / "good.npz"
     np.savez(good, signals=signals.raw.numpy(), labels=signals.labels.numpy())
     assert main(["evaluate", str(run), "--data", str(good)]) == 0
     assert json.loads(capsys.readouterr().out)["headline_metric"] == "linear_probe_accuracy"
+    frequencies = tmp_path / "frequencies.npz"  # a regression target in a domain whose headline is an accuracy
+    np.savez(frequencies, signals=signals.raw.numpy(), labels=2.0 + 3.0 * signals.labels.numpy())
+    assert main(["evaluate", str(run), "--data", str(frequencies)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["headline_metric"] == "linear_probe_r2" and "does not apply" in result["notes"][0]
 
 
 def test_set_overrides_config_fields_and_names_the_valid_ones(tmp_path, capsys):

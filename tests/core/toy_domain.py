@@ -148,7 +148,7 @@ def toy_load_dataset(path: str, split: str, config: ToyConfig, processor=None) -
     rows are the train split, the rest the test split."""
     if path.endswith(".npz"):
         arrays = np.load(path)
-        signals, labels = torch.from_numpy(arrays["signals"]).float(), torch.from_numpy(arrays["labels"]).long()
+        signals, labels = torch.from_numpy(arrays["signals"]).float(), torch.from_numpy(arrays["labels"])
     else:
         signals, labels = torch.from_numpy(np.load(path)).float(), None
     if signals.ndim != 2 or signals.shape[1] != config.signal_length:

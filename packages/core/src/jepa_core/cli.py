@@ -127,13 +127,11 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluation import evaluate_encoder
-    from .runs import open_run, update_metrics, write_card
+    from .runs import open_run, record_evaluation
 
     run = open_run(args.dir)
     result = evaluate_encoder(run.domain, run.encoder, run.processor, args.data)
-    data = run.domain.embedded_data if args.data is None else Path(args.data).name
-    update_metrics(run.folder, evaluation={"data": data, "headline": result.headline, "metrics": result.metrics})
-    write_card(run.domain, run.folder, run.config)
+    record_evaluation(run.domain, run.folder, run.config, result, args.data)
     print(json.dumps(result.to_dict(), indent=2))
 
 
@@ -219,6 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     from .evaluation import evaluate_encoder
     from .processing import load_processor
+    from .runs import record_evaluation
 
     names = [args.domain] if args.domain else sorted(installed_domains())
     if not names:
@@ -232,6 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         reloaded = AutoModel.from_pretrained(output_dir)
         processor = load_processor(output_dir, domain.processor_class)
         pretrained = evaluate_encoder(domain, reloaded, processor, args.data)
+        record_evaluation(domain, output_dir, reloaded.config, pretrained, args.data)
         torch.manual_seed(args.seed)
         random_init = evaluate_encoder(domain, type(reloaded)(reloaded.config), processor, args.data)
         metric = pretrained.headline

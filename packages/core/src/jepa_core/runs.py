@@ -89,3 +89,10 @@ def write_card(domain: Domain, folder: str | Path, config, repo_id: str | None =
         evaluation=evaluation,
     )
     write_model_card(folder, card)
+
+
+def record_evaluation(domain: Domain, folder: str | Path, config, evaluation, data: str | None) -> None:
+    """Keep `jepa evaluate`'s result (an `Evaluation`) in metrics.json and the card's model-index."""
+    name = domain.embedded_data if data is None else Path(data).name
+    update_metrics(folder, evaluation={"data": name, "headline": evaluation.headline, "metrics": evaluation.metrics})
+    write_card(domain, folder, config)

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from ..domain import Domain
 
 logger = logging.getLogger(__name__)
+TASK_HEADLINES = {
+    "classification": "linear_probe_accuracy",
+    "multilabel": "linear_probe_macro_auc",
+    "regression": "linear_probe_r2",
+}
 
 
 @dataclass
@@ -124,12 +129,14 @@ def check_splits(train: Dataset, test: Dataset, train_emb: Embedded, test_emb: E
             f"the train and test splits name their classes differently ({list(train_names)} vs {list(test_names)}); "
             "labels must index one shared class table"
         )
-    if train_emb.features.shape == test_emb.features.shape and torch.equal(train_emb.features, test_emb.features):
+    seen = {row.tobytes() for row in train_emb.features.numpy()}
+    shared = sum(row.tobytes() in seen for row in test_emb.features.numpy())
+    if shared == len(test_emb.features):
         raise ValueError(
-            "the test split is the train split (identical embeddings); a probe scored on its training data is "
-            "meaningless: give a separate test split"
+            "every test sample is also in the train split (identical embeddings); a probe scored on its training "
+            "data is meaningless: give a separate test split"
         )
-    warnings = []
+    warnings = [f"{shared} of {len(test_emb.features)} test samples also appear in the train split"] if shared else []
     task = task_of(train_emb.labels)
     if task == "classification":
         train_classes, test_classes = set(np.unique(train_emb.labels)), set(np.unique(test_emb.labels))
@@ -182,7 +189,11 @@ def evaluate_encoder(domain: Domain, encoder, processor=None, data: str | None =
     metrics = probe_metrics(train_emb, test_emb)
     if domain.extra_metrics is not None:
         metrics.update(domain.extra_metrics(encoder, train, test))
-    if domain.headline_metric not in metrics:
-        raise KeyError(f"the {domain.name} domain's headline metric {domain.headline_metric!r} was not computed")
-    ordered = {domain.headline_metric: metrics[domain.headline_metric], **metrics}
-    return Evaluation(ordered, domain.headline_metric, notes)
+    headline = domain.headline_metric
+    if headline not in metrics:  # e.g. a regression table in a domain whose headline is an accuracy
+        headline = TASK_HEADLINES[task_of(train_emb.labels)]
+        notes.append(
+            f"the domain's headline {domain.headline_metric!r} does not apply to these labels; using {headline}"
+        )
+    ordered = {headline: metrics[headline], **metrics}
+    return Evaluation(ordered, headline, notes)
