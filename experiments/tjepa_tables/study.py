@@ -5,7 +5,9 @@ k = 0 and k = `--registers` [REG] tokens. Downstream on the frozen embeddings (t
 feature tokens) and on the processed raw features: a linear model (logistic / ridge) and an MLP; plus
 HistGradientBoosting on the raw features. RankMe is that of the mean feature token of all rows.
 
-    python -m tjepa.benchmark_tables --seeds 0 1 2 --max-steps 300
+    .venv/bin/python -m experiments.tjepa_tables.study --seeds 0 1 2 --max-steps 300
+
+(run from the repository root; results in `experiments/tjepa_tables/README.md`)
 """
 
 import argparse
@@ -23,12 +25,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from .configuration_tjepa import TabularJepaConfig
-from .data import processed_split, sklearn_table, split_table
-from .masking_tjepa import TabularJepaMaskCollator
-from .modeling_tjepa import TabularJepaForPreTraining
-from .processor_tjepa import TabularJepaProcessor
+from tjepa import TabularJepaConfig, TabularJepaForPreTraining, TabularJepaMaskCollator, TabularJepaProcessor
+from tjepa.data import processed_split, sklearn_table, split_table
 
 TABLES = ("breast_cancer", "wine", "diabetes")
 

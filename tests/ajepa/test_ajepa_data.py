@@ -15,6 +15,7 @@ from ajepa.data import (
     load_dataset,
     mean_average_precision,
 )
+from jepa_core.overrides import ConfigFieldError
 
 RATE = 16000
 
@@ -51,6 +52,8 @@ def test_class_subfolders_with_splits(tmp_path, config):
     assert sample["input_values"].shape == (128, 128) and int(sample["labels"]) == 1
     assert torch.all(sample["input_values"][98:] == 0)  # 1 s → 98 frames, zero-padded
     assert len(AudioFolder(tmp_path, "test", config)) == 4
+    whole = AudioFolder(tmp_path, "all", config)
+    assert len(whole) == 8 and whole.ids[0] == "train/high/0.wav" and whole.ids[-1] == "test/low/1.wav"
 
 
 def test_flat_folder_and_labels_csv(tmp_path, config):
@@ -63,6 +66,7 @@ def test_flat_folder_and_labels_csv(tmp_path, config):
     (tmp_path / "csv" / "labels.csv").write_text("path,label,split\nclips/x.wav,rain,train\nclips/y.wav,wind,test\n")
     train, test = AudioFolder(tmp_path / "csv", "train", config), AudioFolder(tmp_path / "csv", "test", config)
     assert [f.name for f in train.files] == ["x.wav"] and [f.name for f in test.files] == ["y.wav"]
+    assert AudioFolder(tmp_path / "csv", "all", config).ids == ["clips/x.wav", "clips/y.wav"]
 
 
 def test_folder_errors(tmp_path, config):
@@ -79,7 +83,7 @@ def test_folder_errors(tmp_path, config):
     write_tone(broken, 440)
     broken.write_bytes(b"RIFF0000")
     with pytest.raises(ValueError, match="x.wav cannot be read as audio"):
-        AudioFolder(tmp_path / "broken", "train", config)[0]
+        AudioFolder(tmp_path / "broken", "train", config)  # the pre-check reads every file up front
 
 
 def test_datasets_audio_column_and_save_to_disk_folder(tmp_path, config):
@@ -97,14 +101,21 @@ def test_datasets_audio_column_and_save_to_disk_folder(tmp_path, config):
     saved = str(tmp_path / "saved")
     train, test = load_dataset(saved, "train", config), load_dataset(saved, "test", config)
     assert isinstance(train, AudioColumnDataset) and train.class_names == ["low", "high"] and len(test) == 2
-    assert torch.equal(train[0]["input_values"], expected) and int(train[1]["labels"]) == 1
+    assert train.processor.fbank_mean != config.fbank_mean  # fitted on the train split (fit_normalization)
+    fixed = load_dataset(saved, "train", AudioJepaConfig.from_preset("tiny", fit_normalization=False))
+    assert torch.equal(fixed[0]["input_values"], expected) and int(train[1]["labels"]) == 1
     arrays = Dataset.from_dict({"sound": [{"array": np.zeros(100), "sampling_rate": RATE}], "tag": ["rain"]})
     with pytest.raises(ValueError, match="no column 'audio'"):
         AudioColumnDataset(arrays, config)
-    with pytest.raises(ValueError, match="row 0: the audio is silent"):
-        AudioColumnDataset(arrays, config, audio_column="sound", label_column="tag")[0]
-    with pytest.raises(ValueError, match="splits"):
+    with pytest.raises(ValueError, match="row 0: silent"):  # the pre-check
+        AudioColumnDataset(arrays, config, audio_column="sound", label_column="tag")
+    with pytest.raises(ValueError, match="split must be one of"):
         load_dataset(str(tmp_path / "saved"), "validation", config)
+    whole = load_dataset(saved, "all", config, train.processor)  # every split, for `jepa embed`
+    assert len(whole) == 6 and whole.processor is train.processor and whole.ids[0] == "0.wav"
+    with pytest.raises(ConfigFieldError, match="the audio is silent") as error:
+        train.processor({"array": np.zeros(100), "sampling_rate": RATE})
+    assert "--set silence_threshold=0" in error.value.cli_message()
 
 
 def test_mean_average_precision_audioset_style():
@@ -121,9 +132,7 @@ def test_datasets_column_errors_name_the_row(config):
     from datasets import Dataset
 
     garbage = Dataset.from_dict({"audio": [{"bytes": b"not audio", "path": None}, {"bytes": None, "path": None}]})
-    data = AudioColumnDataset(garbage.add_column("label", ["a", "b"]), config)
-    assert data.class_names == ["a", "b"]
-    with pytest.raises(ValueError, match="row 0: the audio data cannot be read as audio"):
-        data[0]
-    with pytest.raises(ValueError, match="row 1: the audio column holds dict"):
-        data[1]
+    with pytest.raises(ValueError, match="2 of 2 input files") as error:  # both listed at once
+        AudioColumnDataset(garbage.add_column("label", ["a", "b"]), config)
+    assert "row 0: unreadable (ValueError: the audio data cannot be read as audio" in str(error.value)
+    assert "row 1: unreadable (ValueError: the audio column holds dict" in str(error.value)

@@ -55,8 +55,21 @@ def test_resampling_and_downmix_match_native_audio():
     resampled = processor(sine(440, 2.0, 44100), sampling_rate=44100)["input_values"][0]
     stereo = np.stack([sine(440, 2.0), sine(440, 2.0)], axis=1)  # (samples, channels)
     assert (native - resampled)[:190].abs().mean() < 0.05
-    assert torch.allclose(processor(stereo, sampling_rate=RATE)["input_values"][0], native)
-    assert torch.allclose(processor(stereo.T, sampling_rate=RATE)["input_values"][0], native)
+    # a 2-D array is a stack of clips, never silently averaged; (samples, channels) is refused as ambiguous
+    stack = processor(stereo.T, sampling_rate=RATE)["input_values"]
+    assert stack.shape[0] == 2 and torch.allclose(stack[0], native) and torch.allclose(stack[1], native)
+    with pytest.raises(ValueError, match="looks like \\(samples, channels\\)"):
+        processor(stereo, sampling_rate=RATE)
+    # datasets arrays are (channels, samples), averaged to mono explicitly
+    mixed = processor({"array": stereo.T, "sampling_rate": RATE})["input_values"]
+    assert mixed.shape[0] == 1 and torch.allclose(mixed[0], native)
+    # float audio holding int16-scale values is rescaled, not read as 30 000× louder audio
+    whole = np.round(sine(440, 2.0) * 32767).astype(np.float32)
+    scaled = processor(whole, sampling_rate=RATE)["input_values"][0]
+    assert torch.equal(scaled, processor(whole / np.float32(32768), sampling_rate=RATE)["input_values"][0])
+    assert (scaled - native).abs().mean() < 0.05  # quantisation noise lifts the silent bins
+    with pytest.raises(ValueError, match="float audio must lie in"):
+        processor(sine(440, 2.0) * 50.5, sampling_rate=RATE)
 
 
 def test_normalisation_uses_mean_and_twice_std_and_can_be_fitted():

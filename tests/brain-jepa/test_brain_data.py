@@ -8,7 +8,9 @@ from brain_jepa import BrainJepaConfig, BrainJepaProcessor
 from brain_jepa.data import default_dataset, load_dataset, read_series, simulate_cohort
 from brain_jepa.processor_brain_jepa import resample
 from jepa_core.evaluation import linear_probe
+from jepa_core.overrides import ConfigFieldError
 from scipy import io as scipy_io
+from transformers import AutoFeatureExtractor
 
 
 def config(**overrides) -> BrainJepaConfig:
@@ -26,18 +28,26 @@ def test_processor_layouts_scaling_and_crop(tmp_path):
     processor.fit([subject(i) for i in range(3)])
     frames = np.concatenate([subject(i) for i in range(3)], axis=1)
     np.testing.assert_allclose(processor.median, np.median(frames, axis=1))
-    out = processor(series)
+    out = processor.process_subject(series)
     assert out.shape == (6, 32) and out.dtype == torch.float32
     q25, q75 = np.percentile(frames, [25, 75], axis=1)
     np.testing.assert_allclose(
         out.numpy(), ((series - processor.median[:, None]) / (q75 - q25)[:, None])[:, :32], rtol=1e-5
     )
-    cropped = processor(series, generator=torch.Generator().manual_seed(0))
-    offsets = [k for k in range(9) if np.allclose(cropped.numpy(), processor(series[:, k:]).numpy())]
+    cropped = processor.process_subject(series, generator=torch.Generator().manual_seed(0))
+    offsets = [k for k in range(9) if np.allclose(cropped.numpy(), processor.process_subject(series[:, k:]).numpy())]
     assert len(offsets) == 1
-    processor.save_pretrained(tmp_path)
-    again = BrainJepaProcessor.from_pretrained(tmp_path)
-    torch.testing.assert_close(again(series), out)
+    batch = processor(series, return_tensors="pt")
+    assert list(batch.keys()) == ["time_series"] and batch["time_series"].shape == (1, 6, 32)
+    torch.testing.assert_close(batch["time_series"][0], out)
+    stacked = processor(np.stack([series, subject(1)]))["time_series"]  # a stack (or a list) is a batch
+    assert stacked.shape == (2, 6, 32) and torch.equal(stacked, processor([series, subject(1)])["time_series"])
+    processor.save_pretrained(tmp_path)  # a transformers feature extractor: preprocessor_config.json
+    assert (tmp_path / "preprocessor_config.json").is_file()
+    again = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert isinstance(again, BrainJepaProcessor) and isinstance(again.median, np.ndarray)
+    np.testing.assert_array_equal(again.median, processor.median)
+    torch.testing.assert_close(again.process_subject(series), out)
 
 
 def test_processor_errors_name_the_problem():
@@ -47,11 +57,12 @@ def test_processor_errors_name_the_problem():
     with pytest.raises(ValueError, match="both axes.*layout="):
         BrainJepaProcessor(6, 4, 2)(np.random.default_rng(0).normal(size=(6, 6)))
     with pytest.raises(ValueError, match="2-D array"):
-        processor(np.zeros((2, 6, 40)))
+        processor.process_subject(np.zeros((2, 6, 40)))
     with pytest.raises(ValueError, match="shorter than one patch"):
         processor(np.random.default_rng(0).normal(size=(6, 10)))
-    with pytest.raises(ValueError, match="takes 32.*num_frames <= 16"):
+    with pytest.raises(ConfigFieldError, match="takes 32.*num_frames <= 16") as error:
         processor(np.random.default_rng(0).normal(size=(6, 20)))
+    assert "--set num_frames=16" in error.value.cli_message()
     series = subject(0)
     series[:, [3, 7]] = np.nan
     with pytest.raises(ValueError, match="2 frames hold NaN.*first at frame 3.*drop_frames"):
@@ -72,7 +83,7 @@ def test_resampling_to_a_target_tr():
     expected = np.sin(2 * np.pi * 0.02 * np.arange(67) * 2.16)
     assert np.abs(out[0, 5:-5] - expected[5:-5]).max() < 0.02
     processor = BrainJepaProcessor(2, 48, 16, repetition_time=2.16)
-    assert processor(slow, tr=0.72).shape == (2, 48)
+    assert processor.process_subject(slow, tr=0.72).shape == (2, 48)
 
 
 def test_loaders_read_npy_csv_tsv_mat_and_labels(tmp_path):
@@ -94,7 +105,10 @@ def test_loaders_read_npy_csv_tsv_mat_and_labels(tmp_path):
     assert train.labels.tolist() == [0, 1, 0, 1] and test.traits.tolist() == pytest.approx([0.5])
     assert train[0]["time_series"].shape == (6, 32)
     processor = BrainJepaProcessor(6, 32, 16).fit(subjects[:4])
-    torch.testing.assert_close(test[0]["time_series"], processor(subjects[4].T))
+    torch.testing.assert_close(test[0]["time_series"], processor.process_subject(subjects[4].T))
+    assert test.ids == ["sub-05"] and test.processor.median is not None
+    everyone = load_dataset(str(tmp_path), "all", config(), processor=train.processor)
+    assert everyone.ids == [f"sub-0{i}" for i in range(1, 6)] and everyone.labels.tolist() == [0, 1, 0, 1, 1]
 
 
 def test_loader_reads_stacks_and_datasets_folders(tmp_path):
@@ -107,7 +121,9 @@ def test_loader_reads_stacks_and_datasets_folders(tmp_path):
     datasets.Dataset.from_dict({"time_series": stack.tolist(), "label": [0, 1, 1, 0, 1]}).save_to_disk(str(folder))
     test = load_dataset(str(folder), "test", config())
     assert len(test) == 1 and test.labels.tolist() == [1]
-    torch.testing.assert_close(test[0]["time_series"], BrainJepaProcessor(6, 32, 16).fit(stack[:4])(stack[4]))
+    torch.testing.assert_close(
+        test[0]["time_series"], BrainJepaProcessor(6, 32, 16).fit(stack[:4]).process_subject(stack[4])
+    )
 
 
 def test_loader_errors(tmp_path):
@@ -117,8 +133,9 @@ def test_loader_errors(tmp_path):
         load_dataset(str(tmp_path), "train", config())
     np.save(tmp_path / "sub-01.npy", subject(0, rois=7))
     np.save(tmp_path / "sub-02.npy", subject(1, rois=7))
-    with pytest.raises(ValueError, match="neither axis has the model's 6 ROIs"):
+    with pytest.raises(ConfigFieldError, match="no axis of num_rois=6") as error:
         load_dataset(str(tmp_path), "train", config())
+    assert (error.value.field, error.value.value) == ("num_rois", 7)
     scipy_io.savemat(tmp_path / "two.mat", {"a": subject(0), "b": subject(1)})
     with pytest.raises(ValueError, match="cannot tell which variable"):
         read_series(tmp_path / "two.mat")
@@ -144,5 +161,9 @@ def test_embedded_cohort_labels_live_in_timescales_and_the_trait_in_connectivity
     assert np.all(np.diff([autocorrelation[labels == c].mean() for c in range(3)]) > 0.05)  # slower groups
     dataset = default_dataset("test", BrainJepaConfig.from_preset("tiny"))
     assert len(dataset) == 256 and dataset[0]["time_series"].shape == (31, 96)
-    with pytest.raises(ValueError, match="embedded data set has 31 ROIs"):
+    with pytest.raises(ConfigFieldError, match="embedded data set has 31 ROIs"):
         default_dataset("train", BrainJepaConfig())
+    everyone = default_dataset("all", BrainJepaConfig.from_preset("tiny"), dataset.processor)
+    assert len(everyone) == 768 and everyone.ids[0] == "train-000" and everyone.ids[-1] == "test-255"
+    torch.testing.assert_close(everyone[512]["time_series"], dataset[0]["time_series"])
+    assert list(everyone.class_names) == list(dataset.class_names) and len(dataset.class_names) == 3

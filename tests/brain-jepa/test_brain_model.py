@@ -67,10 +67,11 @@ def test_gradients_change_the_positions_and_are_saved(tmp_path):
     assert isinstance(AutoModelForPreTraining.from_pretrained(tmp_path / "pretraining"), BrainJepaForPreTraining)
 
 
-def test_pretraining_forward_and_separate_predictor_gradient_map():
+def test_pretraining_forward_and_separate_predictor_gradient_map(tmp_path):
     config = tiny()
     model = BrainJepaForPreTraining(config)
-    assert model.predictor_positions().shape == (31 * 6, 16)
+    assert model.predictor_positions() is None and not hasattr(model, "predictor_pos_embed")  # computed in forward
+    assert model.gradient_positions().shape == (31 * 6, 16)
     assert model.predictor_positions_embed.gradient_proj is not model.context_encoder.positions.gradient_proj
     samples = [{"time_series": torch.randn(31, 96), "labels": torch.tensor(1)} for _ in range(4)]
     batch = BrainJepaMaskCollator(config, seed=0)(samples)
@@ -81,6 +82,9 @@ def test_pretraining_forward_and_separate_predictor_gradient_map():
     assert model.predictor_positions_embed.gradient_proj.weight.grad.abs().sum() > 0
     assert model.context_encoder.positions.gradient_proj.weight.grad.abs().sum() > 0
     assert model.target.encoder.positions.gradient_proj.weight.grad is None
+    model.save_pretrained(tmp_path)  # state-dict names kept (predictor_positions_embed …): identical reload
+    again = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(again(**batch).loss, model.eval()(**batch).loss, rtol=0, atol=0)
 
 
 def test_l2_loss_option():

@@ -22,8 +22,11 @@ def test_nitime_roi_series_run_through_processor_gradients_and_encoder():
     assert gradients.shape == (31, 8) and np.isfinite(gradients).all()
     model = BrainJepaModel(config).eval()
     model.set_brain_gradients(gradients)
-    crop = processor(table.to_numpy())
+    crop = processor.process_subject(table.to_numpy())
     assert crop.shape == (31, 96) and abs(float(crop.median())) < 0.2
     assert model(crop[None]).last_hidden_state.shape == (1, 31 * 6, 96)
     with torch.no_grad():
         assert torch.isfinite(model(crop[None]).last_hidden_state).all()
+        torch.testing.assert_close(
+            model(**processor(table.to_numpy())).last_hidden_state, model(crop[None]).last_hidden_state
+        )

@@ -125,7 +125,7 @@ def test_finetune_pretrained_runs_the_protocol_on_an_npz(tmp_path):
     metrics = finetune_pretrained(str(tmp_path / "run"), data, output_dir=linear_dir, **short)
     assert metrics["recipe"] == "linear" and metrics["arguments"]["frozen"]
     assert metrics["test_macro_auc"] == pytest.approx(metrics["val_macro_auc"])  # val and test hold the same records
-    assert (tmp_path / "linear" / "processor_config.json").is_file()
+    assert (tmp_path / "linear" / "preprocessor_config.json").is_file()
     # the paper's second stage starts from the linear probe's classifier: same val AUC before any step
     tuned = finetune_pretrained(linear_dir, data, "finetune_after_linear", steps=1, batch_size=2, learning_rate=0.0)
     assert tuned["val_macro_auc"] == pytest.approx(metrics["val_macro_auc"])

@@ -95,9 +95,9 @@ def test_load_dataset_dispatches_and_reorders_leads(tmp_path, ptbxl):
     write_record(folder, "a", ecg(1, 3.0, 250)[::-1], fs=250, leads=order)
     write_record(folder, "b", ecg(2, 3.0, 250), fs=250)
     records = load_dataset(folder, "train", CONFIG)
-    assert records.labels is None and len(records) == 2
+    assert records.labels is None and len(records.records) == 2 and len(records) == 4  # 2 random crops a record
     assert records.records[0].shape == (12, 1500)  # resampled 250 → 500 Hz and back in standard order
-    assert np.corrcoef(records.records[0][0], records.processor(ecg(1, 3.0, 250), 250)[0])[0, 1] > 0.999
+    assert np.corrcoef(records.records[0][0], records.processor.process(ecg(1, 3.0, 250), 250)[0])[0, 1] > 0.999
 
 
 def test_npz_arrays_need_a_sample_rate(tmp_path):
@@ -108,9 +108,12 @@ def test_npz_arrays_need_a_sample_rate(tmp_path):
     train, test = load_dataset(path, "train", CONFIG), load_dataset(path, "test", CONFIG)
     assert len(train) + len(test) == 10 and train.label_names == ["a", "b"]
     assert train[0]["input_values"].shape == (12, 1250)
-    np.save(tmp_path / "bare.npy", signals)
-    with pytest.raises(EcgSignalError, match="no sample rate"):
+    np.save(tmp_path / "bare.npy", signals[0])  # one record; a .npy declares no rate
+    with pytest.raises(ValueError, match="declares no sampling rate.*--set input_sampling_rate"):
         load_dataset(tmp_path / "bare.npy", "train", CONFIG)
+    np.save(tmp_path / "stack.npy", signals)
+    with pytest.raises(ValueError, match="must hold one record"):
+        load_dataset(tmp_path / "stack.npy", "train", CONFIG)
     np.savez(tmp_path / "short.npz", signals=signals[..., :200], sampling_rate=250)
     with pytest.raises(EcgSignalError, match="shorter than"):
         load_dataset(tmp_path / "short.npz", "train", CONFIG)

@@ -10,8 +10,11 @@ import torch.nn.functional as F
 from ecg_jepa import (
     STANDARD_LEADS,
     EcgJepaConfig,
-    EcgJepaForPreTraining,
     EcgJepaModel,
+    EcgJepaPerLeadConfig,
+    EcgJepaPerLeadForPreTraining,
+    EcgJepaPerLeadForSequenceClassification,
+    EcgJepaPerLeadModel,
     EcgJepaProcessor,
     EcgMaskCollator,
 )
@@ -19,12 +22,13 @@ from ecg_jepa.modeling_ecg_jepa import cross_pattern_mask
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from jepa_core.cli import main
 from jepa_core.layers import sincos_1d
+from jepa_core.runs import open_run
 from transformers import AutoModel, AutoModelForPreTraining, AutoModelForSequenceClassification
 
 
 @pytest.fixture
 def tiny():
-    return EcgJepaConfig.from_preset("tiny_per_lead")
+    return EcgJepaPerLeadConfig.from_preset("tiny_per_lead")
 
 
 def time_mask(collator: EcgMaskCollator, num_patches: int, batch_size: int = 3, leads: int = 8) -> torch.Tensor:
@@ -44,7 +48,7 @@ def time_mask(collator: EcgMaskCollator, num_patches: int, batch_size: int = 3, 
 
 
 def test_per_lead_B_preset_has_the_papers_values():
-    config = EcgJepaConfig.from_preset("per_lead_B")
+    config = EcgJepaPerLeadConfig.from_preset("per_lead_B")
     assert config.lead_names == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"] and config.num_leads == 8
     assert (config.sampling_rate, config.signal_length, config.patch_size, config.num_patches) == (250, 2500, 50, 50)
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (768, 12, 16)
@@ -55,12 +59,15 @@ def test_per_lead_B_preset_has_the_papers_values():
     assert (config.weight_decay, config.learning_rate, config.train_batch_size) == (0.05, 5e-5, 64)
     assert (config.mask_strategy, config.num_mask_blocks) == ("block", 4)
     assert (config.block_mask_scale_min, config.block_mask_scale_max) == (0.175, 0.225)
-    random = EcgJepaConfig.from_preset("per_lead_B_random")
+    random = EcgJepaPerLeadConfig.from_preset("per_lead_B_random")
     assert (random.mask_strategy, random.random_mask_ratio_min, random.random_mask_ratio_max) == ("random", 0.6, 0.7)
     assert (random.learning_rate, random.train_batch_size) == (2.5e-5, 128)
-    assert EcgJepaConfig().tokenization == "fused"  # the default stays Weimann & Conrad's model
+    assert config.model_type == "jepa_ecg_per_lead" and EcgJepaConfig.model_type == "jepa_ecg"
+    assert "per_lead_B" not in EcgJepaConfig.presets  # the 12-lead class stays Weimann & Conrad's model
+    defaults, preset = EcgJepaPerLeadConfig().to_dict(), config.to_dict()
+    assert {k: v for k, v in defaults.items() if k != "preset"} == {k: v for k, v in preset.items() if k != "preset"}
     with torch.device("meta"):
-        model = EcgJepaForPreTraining(config)
+        model = EcgJepaPerLeadForPreTraining(config)
     embed = model.context_encoder.patch_embed
     assert isinstance(embed, torch.nn.Linear) and (embed.in_features, embed.out_features) == (50, 768)
     assert model.context_encoder.pos_embed.shape == (8, 50, 768) and model.predictor_pos_embed.shape == (50, 384)
@@ -84,8 +91,8 @@ def test_cross_pattern_mask_allows_only_the_same_lead_or_the_same_time_patch():
 
 def test_one_block_spreads_a_change_only_along_its_lead_and_time_patch(tiny):
     torch.manual_seed(0)
-    config = EcgJepaConfig.from_preset("tiny_per_lead", num_hidden_layers=1)
-    model = EcgJepaModel(config).eval()
+    config = EcgJepaPerLeadConfig.from_preset("tiny_per_lead", num_hidden_layers=1)
+    model = EcgJepaPerLeadModel(config).eval()
     x = torch.randn(1, 8, 1250)
     changed = x.clone()
     changed[0, 2, 150:200] += 5.0  # lead V1 (row 2), time patch 3
@@ -93,7 +100,8 @@ def test_one_block_spreads_a_change_only_along_its_lead_and_time_patch(tiny):
     reached = torch.zeros(8, 25, dtype=torch.bool)
     reached[2, :] = reached[:, 3] = True
     assert (diff[reached] > 1e-6).all() and (diff[~reached] == 0).all()
-    full = EcgJepaModel(EcgJepaConfig.from_preset("tiny_per_lead", num_hidden_layers=1, cross_pattern_attention=False))
+    full_config = EcgJepaPerLeadConfig.from_preset("tiny_per_lead", num_hidden_layers=1, cross_pattern_attention=False)
+    full = EcgJepaPerLeadModel(full_config)
     full.load_state_dict(model.state_dict())
     spread = (full.eval()(changed).last_hidden_state - full(x).last_hidden_state).abs().amax(-1)
     assert (spread > 1e-6).all()  # without CroPA every token sees the change
@@ -101,7 +109,7 @@ def test_one_block_spreads_a_change_only_along_its_lead_and_time_patch(tiny):
 
 def test_2d_positions_are_added_before_every_block(tiny):
     torch.manual_seed(0)
-    model = EcgJepaModel(tiny).eval()
+    model = EcgJepaPerLeadModel(tiny).eval()
     half = tiny.hidden_size // 2  # first half encodes the time patch, second half the lead (MAE's 2-D layout)
     torch.testing.assert_close(model.pos_embed[5, 7, :half], sincos_1d(torch.tensor([7]), half)[0])
     torch.testing.assert_close(model.pos_embed[5, 7, half:], sincos_1d(torch.tensor([5]), half)[0])
@@ -119,7 +127,7 @@ def test_2d_positions_are_added_before_every_block(tiny):
 
 def test_lead_subsets_slice_positions_and_the_mask(tiny):
     torch.manual_seed(0)
-    model = EcgJepaModel(tiny).eval()
+    model = EcgJepaPerLeadModel(tiny).eval()
     x = torch.randn(2, 8, 1250)
     subset = model(x[:, [0, 5]], leads=["i", "V4"]).last_hidden_state
     assert subset.shape == (2, 50, 64)
@@ -132,7 +140,7 @@ def test_lead_subsets_slice_positions_and_the_mask(tiny):
 
 def test_pretraining_forward_is_smooth_l1_on_layer_normed_targets_and_predicts_per_lead(tiny):
     torch.manual_seed(0)
-    model = EcgJepaForPreTraining(tiny)
+    model = EcgJepaPerLeadForPreTraining(tiny)
     batch = EcgMaskCollator.from_config(tiny, seed=0)([{"input_values": torch.randn(8, 1250)} for _ in range(2)])
     out = model(**batch)
     num_target = batch["target_indices"].shape[1]
@@ -194,11 +202,11 @@ def test_masks_replay_from_the_seed_and_resume_from_the_state(tiny):
 
 def test_save_and_load_give_identical_outputs(tiny, tmp_path):
     torch.manual_seed(0)
-    model = EcgJepaForPreTraining(tiny).eval()
+    model = EcgJepaPerLeadForPreTraining(tiny).eval()
     model.save_pretrained(tmp_path / "pretraining")
     model.export_encoder().save_pretrained(tmp_path / "encoder")
     encoder = AutoModel.from_pretrained(tmp_path / "encoder").eval()
-    assert isinstance(encoder, EcgJepaModel) and encoder.config.tokenization == "per_lead"
+    assert isinstance(encoder, EcgJepaPerLeadModel) and isinstance(encoder.config, EcgJepaPerLeadConfig)
     x = torch.randn(2, 8, 1250)
     torch.testing.assert_close(encoder(x).last_hidden_state, model.export_encoder()(x).last_hidden_state, rtol=0,
                                atol=0)  # fmt: skip
@@ -206,14 +214,15 @@ def test_save_and_load_give_identical_outputs(tiny, tmp_path):
     batch = EcgMaskCollator.from_config(tiny, seed=0)([{"input_values": row} for row in x])
     torch.testing.assert_close(reloaded(**batch).loss, model(**batch).loss, rtol=0, atol=0)
     classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path / "encoder", num_labels=3).eval()
+    assert isinstance(classifier, EcgJepaPerLeadForSequenceClassification)
     torch.testing.assert_close(classifier.ecg_jepa(x).last_hidden_state, encoder(x).last_hidden_state)
     assert classifier(x[:, None].expand(-1, 2, -1, -1)).logits.shape == (2, 3)  # crop-averaged logits
 
 
 def test_residual_projections_are_scaled_per_layer_at_init():
-    config = EcgJepaConfig.from_preset("tiny_per_lead", hidden_size=256, num_hidden_layers=4, pred_hidden_size=256,
-                                       pred_num_hidden_layers=4)  # fmt: skip
-    model = EcgJepaForPreTraining(config)
+    config = EcgJepaPerLeadConfig.from_preset("tiny_per_lead", hidden_size=256, num_hidden_layers=4,
+                                              pred_hidden_size=256, pred_num_hidden_layers=4)  # fmt: skip
+    model = EcgJepaPerLeadForPreTraining(config)
     for trunk in (model.context_encoder.encoder, model.predictor):
         for layer, block in enumerate(trunk.blocks, start=1):
             expected = 0.02 / math.sqrt(2 * layer)  # Kim et al.'s (I-JEPA's) fix_init_weight
@@ -227,16 +236,18 @@ def test_processor_picks_the_eight_leads_by_name_at_250_hz(tiny):
     record = torch.stack([torch.sin(2 * torch.pi * (lead + 1) * t) for lead in range(12)]).numpy()
     order = torch.randperm(12, generator=torch.Generator().manual_seed(0))
     processor = EcgJepaProcessor.from_config(tiny, lead_mean=[0.0] * 8, lead_std=[1.0] * 8, clip_value=10)
-    out = processor(record[order], 500, [STANDARD_LEADS[i].upper() for i in order])
+    out = processor.process(record[order], 500, [STANDARD_LEADS[i].upper() for i in order])
     rows = [STANDARD_LEADS.index(name) for name in tiny.lead_names]  # I, II, V1–V6
     assert out.shape == (8, 2500) and rows == [0, 1, 6, 7, 8, 9, 10, 11]
     torch.testing.assert_close(out, torch.from_numpy(record[rows, ::2]).float(), atol=1e-3, rtol=0)
-    with pytest.raises(ValueError, match="unknown lead name"):
-        processor(record[:8], 500, ["I", "II", "V1", "V2", "V3", "V4", "V5", "X"])
+    with pytest.raises(ValueError, match="lacks lead"):
+        processor.process(record[:8], 500, ["I", "II", "V1", "V2", "V3", "V4", "V5", "X"])
 
 
 def test_bad_configs_and_inputs_get_clear_errors(tiny):
-    model = EcgJepaModel(tiny)
+    model = EcgJepaPerLeadModel(tiny)
+    with pytest.raises(ValueError, match="takes an EcgJepaConfig, got EcgJepaPerLeadConfig"):
+        EcgJepaModel(tiny)
     with pytest.raises(ValueError, match="8 leads I, II, V1.*select and order the leads by name"):
         model(torch.randn(1, 12, 1250))
     with pytest.raises(ValueError, match="unknown lead 'aVR'"):
@@ -252,11 +263,10 @@ def test_bad_configs_and_inputs_get_clear_errors(tiny):
         ({"num_register_tokens": 1}, "no register tokens"),
         ({"num_mask_blocks": 8}, "can mask nothing or every patch"),
         ({"mask_strategy": "random", "random_mask_ratio_min": 0.01, "random_mask_ratio_max": 0.02}, "masks nothing"),
-        ({"tokenization": "per-lead"}, "tokenization must be one of"),
     ]
     for overrides, message in bad:
         with pytest.raises(StrictDataclassClassValidationError, match=message):
-            EcgJepaConfig.from_preset("tiny_per_lead", **overrides)
+            EcgJepaPerLeadConfig.from_preset("tiny_per_lead", **overrides)
 
 
 def test_jepa_pretrain_with_the_tiny_per_lead_preset_lowers_the_loss(tmp_path):
@@ -266,8 +276,12 @@ def test_jepa_pretrain_with_the_tiny_per_lead_preset_lowers_the_loss(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())["train"]
     assert metrics["final_loss"] < 0.85 * metrics["initial_loss"]  # 0.434 → 0.297 measured
     encoder = AutoModel.from_pretrained(tmp_path).eval()
-    assert isinstance(encoder, EcgJepaModel) and encoder.config.preset == "tiny_per_lead"
-    assert json.loads((tmp_path / "processor_config.json").read_text())["lead_names"] == encoder.config.lead_names
+    assert isinstance(encoder, EcgJepaPerLeadModel) and encoder.config.preset == "tiny_per_lead"
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["lead_names"] == encoder.config.lead_names and saved["sampling_rate"] == 250
+    opened = open_run(tmp_path)  # what `jepa evaluate / score / embed` do: the domain from the per-lead model_type
+    assert opened.domain.name == "ecg-jepa" and isinstance(opened.encoder, EcgJepaPerLeadModel)
+    assert isinstance(opened.processor, EcgJepaProcessor) and opened.processor.lead_names == encoder.config.lead_names
     x = torch.randn(1, 8, 1250)
-    reloaded = EcgJepaModel.from_pretrained(tmp_path).eval()
+    reloaded = EcgJepaPerLeadModel.from_pretrained(tmp_path).eval()
     torch.testing.assert_close(reloaded(x).last_hidden_state, encoder(x).last_hidden_state, rtol=0, atol=0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from ecg_jepa import STANDARD_LEADS, EcgJepaProcessor, EcgSignalError
+from transformers import AutoFeatureExtractor, BatchFeature
 
 
 def sines(fs: float, seconds: float = 2.0, freq: float = 5.0) -> np.ndarray:
@@ -16,7 +17,7 @@ def unit_processor(**kwargs) -> EcgJepaProcessor:
 
 
 def test_resamples_to_500_hz_keeping_the_waveform():
-    out = unit_processor(clip_value=100)(sines(250), 250)
+    out = unit_processor(clip_value=100).process(sines(250), 250)
     assert out.shape == (12, 1000) and out.dtype == torch.float32
     expected = torch.from_numpy(sines(500)).float()
     torch.testing.assert_close(out, expected, atol=1e-3, rtol=0)  # FFT resampling of a periodic sine is exact
@@ -27,7 +28,7 @@ def test_reorders_leads_by_name_case_insensitively():
     permutation = np.random.default_rng(0).permutation(12)
     names = [STANDARD_LEADS[i].upper() for i in permutation]
     processor = unit_processor(clip_value=1000)
-    torch.testing.assert_close(processor(signal[permutation], 500, names), processor(signal, 500))
+    torch.testing.assert_close(processor.process(signal[permutation], 500, names), processor.process(signal, 500))
 
 
 def test_interpolates_nan_linearly():
@@ -37,7 +38,7 @@ def test_interpolates_nan_linearly():
     damaged[5, :10] = np.nan
     expected = signal.copy()
     expected[5, :10] = signal[5, 10]  # leading NaN take the nearest finite value
-    torch.testing.assert_close(unit_processor()(damaged, 500), torch.from_numpy(expected).float())
+    torch.testing.assert_close(unit_processor().process(damaged, 500), torch.from_numpy(expected).float())
 
 
 def test_fit_standardises_each_lead_clips_and_round_trips(tmp_path):
@@ -47,23 +48,26 @@ def test_fit_standardises_each_lead_clips_and_round_trips(tmp_path):
     processor = EcgJepaProcessor().fit(records, 500)
     np.testing.assert_allclose(processor.lead_mean, np.arange(12), atol=0.3)  # SE ≤ 12/√20000
     np.testing.assert_allclose(processor.lead_std, np.arange(1, 13), rtol=0.02)
-    out = processor(records[0], 500)
+    out = processor.process(records[0], 500)
     assert abs(out.mean().item()) < 0.05 and abs(out.std().item() - 1) < 0.05
     spiky = records[0].copy()
     spiky[0, 0] = 1e6
-    assert processor(spiky, 500)[0, 0].item() == 5.0
+    assert processor.process(spiky, 500)[0, 0].item() == 5.0
     processor.save_pretrained(tmp_path)
+    assert (tmp_path / "preprocessor_config.json").is_file()
     reloaded = EcgJepaProcessor.from_pretrained(tmp_path)
-    assert reloaded.to_dict() == processor.to_dict()
-    torch.testing.assert_close(reloaded(records[1], 500), processor(records[1], 500))
+    assert reloaded.to_dict() == processor.to_dict() and reloaded.lead_mean == processor.lead_mean
+    auto = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert isinstance(auto, EcgJepaProcessor) and auto.to_dict() == processor.to_dict()
+    torch.testing.assert_close(reloaded.process(records[1], 500), processor.process(records[1], 500))
 
 
 def test_optional_highpass_removes_baseline_drift():
     t = np.arange(5000) / 500
     drift = np.tile(2.0 + 0.5 * np.sin(2 * np.pi * 0.05 * t), (12, 1))
     signal = drift + sines(500, 10, 10)
-    raw = unit_processor(clip_value=100)(signal, 500)
-    filtered = unit_processor(clip_value=100, highpass_hz=0.5)(signal, 500)
+    raw = unit_processor(clip_value=100).process(signal, 500)
+    filtered = unit_processor(clip_value=100, highpass_hz=0.5).process(signal, 500)
     assert abs(raw.mean().item()) > 1.5
     middle, wave = filtered[:, 1000:-1000], torch.from_numpy(sines(500, 10, 10)[:, 1000:-1000]).float()
     assert abs(middle.mean().item()) < 0.1  # the 2 mV offset and the 0.05 Hz drift are gone
@@ -76,7 +80,7 @@ def test_optional_highpass_removes_baseline_drift():
         (sines(500)[:8], {}, "has 8 leads but the model needs 12"),
         (sines(500), {"sampling_rate": None}, "sample rate is missing"),
         (sines(500), {"lead_names": ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "X"]},
-         "unknown lead name"),
+         "lacks lead"),
         (sines(500).T, {}, "looks like \\(samples, leads\\)"),
         (sines(500)[:, :10], {}, "shorter than one 25-sample patch"),
         (sines(500)[0], {}, "expected a \\(leads, samples\\) array"),
@@ -84,22 +88,36 @@ def test_optional_highpass_removes_baseline_drift():
 )  # fmt: skip
 def test_bad_records_get_clear_errors(signal, kwargs, message):
     with pytest.raises(EcgSignalError, match=message):
-        unit_processor()(signal, **{"sampling_rate": 500, **kwargs})
+        unit_processor().process(signal, **{"sampling_rate": 500, **kwargs})
 
 
 def test_nan_only_and_flat_leads_are_rejected_or_zeroed_on_request():
     signal = sines(500)
     signal[2] = np.nan
     with pytest.raises(EcgSignalError, match="lead III is all NaN"):
-        unit_processor()(signal, 500)
+        unit_processor().process(signal, 500)
     flat = sines(500)
     flat[7] = 0.3
     with pytest.raises(EcgSignalError, match="lead V2 is a flat line"):
-        unit_processor()(flat, 500)
-    repaired = EcgJepaProcessor(lead_mean=[0.1] * 12, lead_std=[1.0] * 12, bad_lead_policy="zero")(signal, 500)
+        unit_processor().process(flat, 500)
+    repaired = EcgJepaProcessor(lead_mean=[0.1] * 12, lead_std=[1.0] * 12, bad_lead_policy="zero").process(signal, 500)
     assert torch.all(repaired[2] == 0) and torch.isfinite(repaired).all() and repaired[0].abs().max() > 0.5
 
 
 def test_unfitted_processor_says_how_to_fix_it():
     with pytest.raises(RuntimeError, match="call fit"):
-        EcgJepaProcessor()(sines(500), 500)
+        EcgJepaProcessor().process(sines(500), 500)
+
+
+def test_call_returns_the_encoders_input_for_one_record_or_a_batch():
+    processor = unit_processor(clip_value=100)
+    one = processor(sines(250), sampling_rate=250, return_tensors="pt")
+    assert isinstance(one, BatchFeature) and list(one) == ["input_values"]
+    assert one["input_values"].shape == (1, 12, 1000)
+    torch.testing.assert_close(one["input_values"][0], processor.process(sines(250), 250))
+    batch = processor([sines(250), 2 * sines(250)], 250)["input_values"]
+    assert batch.shape == (2, 12, 1000)
+    torch.testing.assert_close(processor(np.stack([sines(250), 2 * sines(250)]), 250)["input_values"], batch)
+    assert isinstance(processor(sines(250), 250, return_tensors="np")["input_values"], np.ndarray)
+    with pytest.raises(EcgSignalError, match="different lengths"):
+        processor([sines(250), sines(250, seconds=1.0)], 250)

@@ -2,19 +2,44 @@
 
 import numpy as np
 import torch
-from ecg_jepa import EcgJepaConfig, EcgJepaForPreTraining, EcgJepaModel
+from ecg_jepa import (
+    EcgJepaConfig,
+    EcgJepaForPreTraining,
+    EcgJepaModel,
+    EcgJepaPerLeadConfig,
+    EcgJepaPerLeadForPreTraining,
+    EcgJepaProcessor,
+)
 from ecg_jepa.data import SIMULATED_CONDITIONS, simulated_dataset
 from ecg_jepa.domain import DOMAIN
-from ecg_jepa.evaluation import multilabel_linear_probe, probe_records, strided_crops
-from jepa_core.domain import get_domain
+from ecg_jepa.evaluation import embed, multilabel_linear_probe, strided_crops
+from jepa_core.domain import domain_for_model_type, get_domain
 from jepa_core.training import TrainingArguments, pretrain
 from transformers import AutoModel
 
 
-def test_domain_is_found_through_the_entry_point():
+def test_domain_is_found_through_the_entry_point_for_both_architectures():
     domain = get_domain("ecg-jepa")
-    assert domain.config_class is EcgJepaConfig and domain.pretraining_class is EcgJepaForPreTraining
+    assert domain.config_class is EcgJepaConfig and domain.processor_class is EcgJepaProcessor
     assert {"XS", "S", "B", "tiny"} <= set(domain.presets)
+    assert domain.model_types == ("jepa_ecg", "jepa_ecg_per_lead")
+    assert domain.config_class_for("tiny_per_lead") is EcgJepaPerLeadConfig
+    assert domain_for_model_type("jepa_ecg_per_lead").name == "ecg-jepa"
+    fused, per_lead = EcgJepaConfig.from_preset("tiny"), EcgJepaPerLeadConfig.from_preset("tiny_per_lead")
+    assert type(domain.pretraining_class(fused)) is EcgJepaForPreTraining
+    assert type(domain.pretraining_class(per_lead)) is EcgJepaPerLeadForPreTraining
+
+
+def test_splits_share_the_train_processor_and_all_is_every_record():
+    config = EcgJepaConfig.from_preset("tiny")
+    train = simulated_dataset("train", config, num_records=4)
+    test = simulated_dataset("test", config, train.processor, num_records=3)
+    everything = simulated_dataset("all", config, train.processor, num_records=2)
+    assert test.processor is train.processor and train.class_names == list(SIMULATED_CONDITIONS)
+    assert everything.ids == ["train-0000", "train-0001", "test-0000", "test-0001"] and not everything.random_crop
+    torch.testing.assert_close(everything.records[2], test.records[0])
+    embedded = embed(EcgJepaModel(config), everything)
+    assert embedded.features.shape == (4, 64) and embedded.labels.shape == (4, 5) and embedded.ids == everything.ids
 
 
 def test_strided_crops_are_the_papers_seven_windows():
@@ -47,9 +72,11 @@ def test_short_pretraining_beats_random_init_on_the_simulated_rhythms(tmp_path):
     assert metrics["final_loss"] < 0.8 * metrics["initial_loss"]  # 0.798 → 0.529 measured
     encoder = AutoModel.from_pretrained(tmp_path)
     assert isinstance(encoder, EcgJepaModel)
-    pretrained = probe_records(encoder, train, test, config)["probe_macro_auc"]
+    headline = DOMAIN.headline_metric  # the crop-level probe (`jepa evaluate`'s extra metric), as measured below
+    assert headline == "probe_macro_auc"
+    pretrained = DOMAIN.extra_metrics(encoder, train, test)[headline]
     torch.manual_seed(0)
-    random_init = probe_records(EcgJepaModel(config), train, test, config)["probe_macro_auc"]
+    random_init = DOMAIN.extra_metrics(EcgJepaModel(config), train, test)[headline]
     # Measured over seeds 0-4 (this exact setting): random init 0.588-0.595, pretrained 0.618-0.640, margin +0.023 to
     # +0.048 (+0.048 for seed 0). A 0.015 margin is 4x the seed-to-seed spread of random init on these 256 records.
     assert pretrained > random_init + 0.015, (pretrained, random_init)

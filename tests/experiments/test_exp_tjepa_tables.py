@@ -1,8 +1,9 @@
-"""The table benchmark's pieces: downstream scores on known data and one short run on wine."""
+"""The T-JEPA table study's pieces: downstream scores on known data and one short run on wine."""
 
 import numpy as np
 import torch
-from tjepa.benchmark_tables import downstream, run_table
+
+from experiments.tjepa_tables.study import downstream, run_table
 
 
 def test_downstream_scores_a_linear_signal():

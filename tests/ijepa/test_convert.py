@@ -80,6 +80,13 @@ def test_export_loads_in_plain_transformers(tmp_path):
         "assert type(model).__name__ == 'IJepaModel' and 'ijepa' not in sys.modules\n"
         f"pixels = torch.load({str(tmp_path / 'pixels.pt')!r}, weights_only=True)\n"
         f"torch.save(model(pixels).last_hidden_state, {str(tmp_path / 'out.pt')!r})\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "from transformers import pipeline\n"
+        f"extractor = pipeline('image-feature-extraction', model={str(tmp_path / 'hf')!r})\n"
+        "assert type(extractor.image_processor).__name__.startswith('BitImageProcessor')\n"
+        "features = extractor(Image.fromarray(np.zeros((40, 48, 3), dtype=np.uint8)))\n"
+        "assert np.array(features).shape == (1, 64, 96) and 'ijepa' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
     exported = torch.load(tmp_path / "out.pt", weights_only=True)

@@ -13,7 +13,11 @@ CONFIG = ImageJepaConfig.from_preset("tiny")
 def test_default_dataset_is_real_labelled_digits():
     train, test = default_dataset("train", CONFIG), default_dataset("test", CONFIG)
     assert (len(train), len(test)) == (4000, 1000)
-    assert torch.bincount(torch.tensor(test.labels)).tolist() == [100] * 10
+    assert torch.bincount(test.labels).tolist() == [100] * 10 and test.labels.dtype == torch.int64
+    assert test.class_names == [str(d) for d in range(10)] and test.ids[0].startswith("mnist-")
+    everything = default_dataset("all", CONFIG)
+    assert len(everything) == 5000 and not everything.train and len(set(everything.ids)) == 5000
+    assert set(everything.ids) == set(train.ids) | set(test.ids)
     sample = test[0]
     assert sample["pixel_values"].shape == (3, 32, 32) and sample["labels"].dtype == torch.int64
     pixels = sample["pixel_values"]
@@ -23,6 +27,15 @@ def test_default_dataset_is_real_labelled_digits():
     assert train.train and not test.train
     with pytest.raises(ValueError, match="unknown split"):
         default_dataset("validation", CONFIG)
+
+
+def test_a_given_processor_is_used():
+    from ijepa import ImageJepaImageProcessor
+
+    processor = ImageJepaImageProcessor(image_size=16, patch_size=4, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    test = default_dataset("test", CONFIG, processor)
+    assert test.processor is processor and test[0]["pixel_values"].shape == (3, 16, 16)
+    assert default_dataset("train", CONFIG).processor.to_dict() == ImageJepaImageProcessor.from_config(CONFIG).to_dict()
 
 
 def _write_folder(root, classes=("cat", "dog"), per_class=5):
@@ -37,7 +50,10 @@ def test_image_folder_with_class_subfolders(tmp_path):
     _write_folder(tmp_path)
     train, test = load_dataset(str(tmp_path), "train", CONFIG), load_dataset(str(tmp_path), "test", CONFIG)
     assert (len(train), len(test)) == (8, 2)
-    assert sorted(train.labels + test.labels) == [0] * 5 + [1] * 5
+    assert sorted(train.labels.tolist() + test.labels.tolist()) == [0] * 5 + [1] * 5
+    assert train.class_names == test.class_names == ["cat", "dog"] and test.ids[0].startswith("cat/")
+    everything = load_dataset(str(tmp_path), "all", CONFIG)
+    assert len(everything) == 10 and not everything.train
     sample = test[1]
     assert sample["pixel_values"].shape == (3, 32, 32) and int(sample["labels"]) == 1
     red = (sample["pixel_values"][0] * 0.229 + 0.485).mean()
@@ -46,14 +62,17 @@ def test_image_folder_with_class_subfolders(tmp_path):
 
 def test_image_folder_with_split_folders_and_unlabelled(tmp_path):
     _write_folder(tmp_path / "train")
-    _write_folder(tmp_path / "test", per_class=2)
-    assert len(load_dataset(str(tmp_path), "test", CONFIG)) == 4
+    _write_folder(tmp_path / "test", classes=("dog",), per_class=2)
+    test = load_dataset(str(tmp_path), "test", CONFIG)
+    assert len(test) == 2 and test.labels.tolist() == [1, 1]  # one class table for both split folders
+    assert test.class_names == load_dataset(str(tmp_path), "train", CONFIG).class_names == ["cat", "dog"]
+    assert len(load_dataset(str(tmp_path), "all", CONFIG)) == 12
     flat = tmp_path / "flat"
     flat.mkdir()
     for i in range(5):
         Image.new("L", (32, 32), i).save(flat / f"{i}.jpg")
     unlabelled = load_dataset(str(flat), "train", CONFIG)
-    assert len(unlabelled) == 4 and "labels" not in unlabelled[0]
+    assert len(unlabelled) == 4 and "labels" not in unlabelled[0] and unlabelled.labels is None
 
 
 def test_saved_datasets_folder(tmp_path):
@@ -65,10 +84,12 @@ def test_saved_datasets_folder(tmp_path):
     data = Dataset.from_dict({"image": images, "label": [i % 2 for i in range(10)]}, features=features)
     data.save_to_disk(str(tmp_path / "single"))
     train = load_dataset(str(tmp_path / "single"), "train", CONFIG)
-    assert len(train) == 8 and train.labels == [0, 1, 0, 1, 1, 0, 1, 0]
+    assert len(train) == 8 and train.labels.tolist() == [0, 1, 0, 1, 1, 0, 1, 0]
+    assert train.class_names == ["0", "1"]
     DatasetDict({"train": data, "test": data.select(range(3))}).save_to_disk(str(tmp_path / "splits"))
     test = load_dataset(str(tmp_path / "splits"), "test", CONFIG)
     assert len(test) == 3 and test[2]["pixel_values"].shape == (3, 32, 32)
+    assert len(load_dataset(str(tmp_path / "splits"), "all", CONFIG)) == 13
     gray = test[2]["pixel_values"][0] * 0.229 + 0.485
     assert torch.allclose(gray, torch.full((32, 32), 50 / 255), atol=1e-4)
 

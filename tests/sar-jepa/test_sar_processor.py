@@ -6,6 +6,7 @@ import rasterio
 import torch
 from sar_jepa import SarJepaProcessor
 from sar_jepa.processor_sar_jepa import db_to_linear, linear_to_db, write_geotiff
+from transformers import AutoImageProcessor
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_multiband_selection_and_wrong_band_count(tmp_path, intensity):
     np.testing.assert_allclose(second.values[0], 2 * np.sqrt(intensity), rtol=1e-5)
     both = SarJepaProcessor(image_size=32, num_channels=2).read(path)
     assert both.values.shape == (2, 32, 32)
-    assert SarJepaProcessor(image_size=32, num_channels=2)(path)["pixel_values"].shape == (2, 32, 32)
+    assert SarJepaProcessor(image_size=32, num_channels=2)(path)["pixel_values"].shape == (1, 2, 32, 32)
     with pytest.raises(ValueError, match="bands 1..2"):
         SarJepaProcessor(image_size=32, bands=(3,)).read(path)
 
@@ -70,7 +71,7 @@ def test_nodata_and_nan_are_masked_and_filled_with_the_median(tmp_path, intensit
     processor = SarJepaProcessor(image_size=32, clip_value=10.0)
     raster = processor.read(path)
     assert (~raster.valid).sum() == 4 * 32 + 1 and not raster.valid[10, 10]
-    x = processor(raster)["pixel_values"][0]
+    x = processor(raster)["pixel_values"][0, 0]
     median = np.median(np.sqrt(intensity)[raster.valid]) / 10.0
     assert x[0, 0].item() == pytest.approx(median, rel=1e-5) and x[10, 10].item() == pytest.approx(median, rel=1e-5)
     assert x[20, 20].item() == pytest.approx(np.sqrt(intensity[20, 20]) / 10.0, rel=1e-5)
@@ -106,14 +107,18 @@ def test_chipping_keeps_georeferencing(tmp_path):
 def test_scaling_resizing_and_saved_normalisation(tmp_path, intensity):
     processor = SarJepaProcessor(image_size=16)
     raster = processor.read(write_geotiff(tmp_path / "a.tif", intensity))
-    per_chip = processor(raster)["pixel_values"]
+    per_chip = processor.prepare(raster)
     assert per_chip.shape == (1, 16, 16) and per_chip.min() >= 0 and per_chip.max() <= 1
     processor.fit([raster])
     assert processor.clip_value == pytest.approx(np.percentile(np.sqrt(intensity), 99.0), rel=1e-5)
     processor.save_pretrained(tmp_path / "run")
-    loaded = SarJepaProcessor.from_pretrained(tmp_path / "run")
-    assert loaded == processor
-    assert torch.equal(loaded(raster)["pixel_values"], processor(raster)["pixel_values"])
+    assert (tmp_path / "run" / "preprocessor_config.json").is_file()
+    loaded = AutoImageProcessor.from_pretrained(tmp_path / "run")  # a transformers image processor
+    assert type(loaded) is SarJepaProcessor and loaded == processor and loaded.clip_value == processor.clip_value
+    inputs = loaded([raster, raster], return_tensors="pt")
+    assert list(inputs.keys()) == ["pixel_values"] and inputs["pixel_values"].shape == (2, 1, 16, 16)
+    assert torch.equal(inputs["pixel_values"][0], processor.prepare(raster))
+    assert torch.equal(loaded(intensity)["pixel_values"], processor(intensity)["pixel_values"])  # arrays too
 
 
 def test_bad_input_errors(tmp_path, intensity):

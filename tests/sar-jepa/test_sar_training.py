@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 from jepa_core.domain import get_domain
-from jepa_core.evaluation import linear_probe
+from jepa_core.evaluation import evaluate_encoder, linear_probe
+from jepa_core.overrides import ConfigFieldError
 from jepa_core.training import TrainingArguments, pretrain
 from sar_jepa import (
     SarJepaConfig,
@@ -17,7 +18,8 @@ from sar_jepa import (
     data,
     simulation,
 )
-from sar_jepa.processor_sar_jepa import write_geotiff
+from sar_jepa.domain import DOMAIN
+from sar_jepa.processor_sar_jepa import SarRaster, write_geotiff
 from transformers import AutoModel
 
 
@@ -41,6 +43,29 @@ def test_embedded_data_is_mstar_like_target_chips(tiny):
     assert data.default_processor(tiny).clip_value > 0
     augmented = data.default_dataset("train", tiny)[0]["pixel_values"]
     assert augmented.shape == (1, 32, 32) and not torch.equal(augmented, x[0])
+    everyone = data.default_dataset("all", tiny, train.processor)
+    assert len(everyone) == 1024 and not everyone.augment and everyone.ids[0] == "train-truck-r00c00"
+    assert torch.equal(everyone.pixel_values[:768], x) and torch.equal(everyone.pixel_values[768:], test.pixel_values)
+    other = SarJepaProcessor(image_size=32, clip_value=2 * train.processor.clip_value)  # e.g. saved in a run
+    assert data.default_dataset("test", tiny, other).pixel_values.mean() < 0.6 * test.pixel_values.mean()
+
+
+def test_simulated_tiles_cache_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def tile() -> SarRaster:
+        return SarRaster(rng.random((1, 8, 8), np.float32), rng.random((8, 8)) > 0.1, None, (1.0,) * 6)
+
+    tiles = {split: [(tile(), i, f"{split}-{i}") for i in range(3)] for split in ("train", "test")}
+    data._write_cached_tiles(tmp_path / "chips.npz", tiles)
+    again = data._read_cached_tiles(tmp_path / "chips.npz")
+    for split in ("train", "test"):
+        for (tile, label, name), (tile2, label2, name2) in zip(tiles[split], again[split], strict=True):
+            assert (label, name) == (label2, name2)
+            np.testing.assert_array_equal(tile.values, tile2.values)
+            np.testing.assert_array_equal(tile.valid, tile2.valid)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert data._read_cached_tiles(tmp_path / "bad.npz") is None  # a damaged cache is simulated again
 
 
 def test_speckle_has_the_gamma_statistics_and_targets_their_geometry():
@@ -74,13 +99,22 @@ def test_folder_of_geotiffs_per_class(tmp_path, tiny):
     assert train.class_names == ("bmp2", "t72") and train.labels.tolist() == [0] * 4 + [1] * 4
     assert train.pixel_values.shape == (8, 1, 32, 32)
     assert train.pixel_values[4:].mean() > 2 * train.pixel_values[:4].mean()  # the saved clip value was used
-    metrics = data.evaluate(SarJepaModel(tiny), tiny, str(tmp_path), seeds=1)
-    assert list(metrics)[0] == "finetune_10_shot_accuracy" and 0 <= metrics["probe_10_shot_accuracy"] <= 1
-    assert 0 <= metrics["linear_probe_accuracy"] <= 1
-    with pytest.raises(ValueError, match="no labels to probe"):
-        data.evaluate(SarJepaModel(tiny), tiny, str(tmp_path / "train" / "bmp2"))
+    assert train.processor == processor and train.ids[0] == "bmp2/0"
+    everyone = data.load_dataset(tmp_path, "all", tiny, train.processor)
+    assert len(everyone) == 16 and everyone.ids[8] == "bmp2/0" and not everyone.augment
+    fast = SarJepaConfig.from_preset("tiny", finetune_epochs=3)
+    result = evaluate_encoder(DOMAIN, SarJepaModel(fast), None, str(tmp_path))
+    metrics = result.metrics
+    assert list(metrics)[0] == "finetune_40_shot_accuracy" == result.headline
+    assert 0 <= metrics["probe_10_shot_accuracy"] <= 1 and 0 <= metrics["linear_probe_accuracy"] <= 1
+    with pytest.raises(ValueError, match="has no labels"):
+        evaluate_encoder(DOMAIN, SarJepaModel(fast), None, str(tmp_path / "train" / "bmp2"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_dataset(tmp_path / "missing", "train", tiny)
+
+
+def train_files(root):
+    return [f for c in ("2s1", "zsu23") for i, f in enumerate(sorted((root / c).glob("*.tif"))) if i % 5 != 4]
 
 
 def test_class_folders_without_split_folders_hold_out_every_fifth_file(tmp_path, tiny):
@@ -92,8 +126,13 @@ def test_class_folders_without_split_folders_hold_out_every_fifth_file(tmp_path,
     train, test = data.load_dataset(tmp_path, "train", tiny), data.load_dataset(tmp_path, "test", tiny)
     assert train.class_names == ("2s1", "zsu23")
     assert train.labels.tolist() == [0] * 8 + [1] * 8 and test.labels.tolist() == [0] * 2 + [1] * 2
-    first_test = SarJepaProcessor.from_config(tiny)(tmp_path / "2s1" / "04.tif")["pixel_values"]
+    assert train.processor.clip_value > 0  # fitted on the training files when no processor is given
+    fitted = SarJepaProcessor.from_config(tiny).fit([SarJepaProcessor().read(f) for f in train_files(tmp_path)])
+    assert train.processor.clip_value == pytest.approx(fitted.clip_value)
+    first_test = train.processor.prepare(tmp_path / "2s1" / "04.tif")
     assert torch.equal(test.pixel_values[0], first_test)  # files 04 and 09 of each class are the test split
+    test_again = data.load_dataset(tmp_path, "test", tiny, train.processor)
+    assert torch.equal(test_again.pixel_values, test.pixel_values)
     (tmp_path / "t62").mkdir()
     with pytest.raises(ValueError, match="class folder .*t62 holds no .tif files"):
         data.load_dataset(tmp_path, "train", tiny)
@@ -104,8 +143,10 @@ def test_domain_plugin(tiny):
     assert domain.config_class is SarJepaConfig and domain.pretraining_class is SarJepaForPreTraining
     assert {"tiny", "vit_base_16"} <= set(domain.presets)
     assert isinstance(domain.collator(tiny, 0), SarJepaMaskCollator)
-    with pytest.raises(ValueError, match="single-channel"):
+    with pytest.raises(ConfigFieldError, match="single-channel") as error:
         domain.default_dataset("train", SarJepaConfig.from_preset("tiny", num_channels=2))
+    assert "--set num_channels=1" in error.value.cli_message()
+    assert domain.headline_metric == "finetune_40_shot_accuracy" and domain.processor_class is SarJepaProcessor
 
 
 def test_pretraining_lowers_the_loss_reloads_and_probes_targets_better_than_its_random_init(tmp_path):

@@ -92,27 +92,27 @@ def test_pretraining_forward_targets_come_from_the_ema_encoder_without_gradient(
     context, target = spectrograms(config), spectrograms(config)
     out = model(context_values=context, target_values=target, instrument=torch.tensor([0, 3]), stems=None)
     torch.testing.assert_close(out.targets, model.target.encoder(target))
-    torch.testing.assert_close(out.predictions, model.online.predict(context, torch.tensor([0, 3])))
+    torch.testing.assert_close(out.predictions, model.predict(context, torch.tensor([0, 3])))
     out.loss.backward()
     assert all(p.grad is None for p in model.target.encoder.parameters())
-    assert model.online.predictor.norm.weight.grad.abs().sum() > 0
-    assert model.online.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    assert model.predictor.norm.weight.grad.abs().sum() > 0
+    assert model.context_encoder.patch_embed.proj.weight.grad.abs().sum() > 0
     assert out.target_embeddings.shape == (2, 32)
     [(online, target)] = model.momentum_pairs()
-    assert online is model.online.encoder and target is model.target.encoder
+    assert online is model.context_encoder and target is model.target.encoder
 
 
 def test_export_is_the_ema_encoder_with_the_online_predictor():
     config = StemJepaConfig.from_preset("tiny", **TINY)
     model = StemJepaForPreTraining(config)
     with torch.no_grad():
-        for p in model.online.encoder.parameters():
+        for p in model.context_encoder.parameters():
             p.add_(1.0)  # online and EMA encoders now differ
     exported = model.export_encoder()
     x = spectrograms(config)
     torch.testing.assert_close(exported(x).last_hidden_state, model.target.encoder(x))
     torch.testing.assert_close(exported.predictor(model.target.encoder(x), torch.tensor([1, 1])),
-                               model.online.predictor(model.target.encoder(x), torch.tensor([1, 1])))  # fmt: skip
+                               model.predictor(model.target.encoder(x), torch.tensor([1, 1])))  # fmt: skip
 
 
 @pytest.mark.parametrize("predictor_type", ["mlp", "transformer"])
@@ -133,3 +133,21 @@ def test_save_and_reload_through_auto_classes(tmp_path, predictor_type):
         model(context_values=x, target_values=x, instrument=instrument).loss,
     )
     assert (tmp_path / "encoder" / "model.safetensors").is_file()
+
+
+def test_pretraining_model_is_built_by_the_core_hooks_and_loads_old_state_dicts():
+    config = StemJepaConfig.from_preset("tiny", **TINY)
+    model = StemJepaForPreTraining(config).eval()
+    names = {name.split(".")[0] for name in model.state_dict()}
+    assert names == {"context_encoder", "target", "predictor"}
+    legacy = {
+        key.replace("context_encoder.", "online.encoder.", 1).replace("predictor.", "online.predictor.", 1)
+        if not key.startswith("target.") else key: value
+        for key, value in model.state_dict().items()
+    }  # fmt: skip
+    assert any(key.startswith("online.encoder.") for key in legacy)
+    torch.manual_seed(1)
+    other = StemJepaForPreTraining(config).eval()
+    other.load_state_dict(legacy)
+    x, instrument = spectrograms(config), torch.tensor([1, 2])
+    torch.testing.assert_close(other.predict(x, instrument), model.predict(x, instrument))

@@ -46,33 +46,33 @@ def test_instrument_index_names_the_fix():
 
 def test_log_mel_shape_and_peak_at_the_tone():
     config = StemJepaConfig.from_preset("tiny")
-    processor = StemJepaProcessor(config)
+    processor = StemJepaProcessor.from_config(config)
     t = np.arange(config.chunk_samples) / config.sample_rate
     tone = 0.5 * np.sin(2 * np.pi * 1000.0 * t)
-    spec = processor(tone)
+    spec = processor(tone, sampling_rate=config.sample_rate)["input_values"]
     assert spec.shape == (1, 1, 80, config.num_frames)
     centres = librosa.mel_frequencies(config.n_mels + 2, fmin=config.f_min, fmax=config.f_max)[1:-1]
     peak = int(spec[0, 0].mean(dim=-1).argmax())
     assert abs(centres[peak] - 1000.0) < 60.0
-    expected_power = (processor.mel_basis @ torch.stft(
+    expected_power = (processor.mel_filters @ torch.stft(
         torch.tensor(tone, dtype=torch.float32), 400, 160, 400, torch.hann_window(400), return_complex=True
     ).abs().pow(2))[:, 100]  # fmt: skip
     expected = ((expected_power + config.log_eps).log() - config.spec_mean) / config.spec_std
     torch.testing.assert_close(spec[0, 0, :, 100], expected)
-    np.testing.assert_allclose(processor.mel_basis.numpy(), librosa.filters.mel(sr=16_000, n_fft=400, n_mels=80,
+    np.testing.assert_allclose(processor.mel_filters.numpy(), librosa.filters.mel(sr=16_000, n_fft=400, n_mels=80,
                                fmin=50.0, fmax=8000.0), rtol=1e-6)  # fmt: skip
 
 
 def test_silence_maps_to_the_log_floor():
     config = StemJepaConfig.from_preset("tiny")
-    spec = StemJepaProcessor(config)(np.zeros(config.chunk_samples))
+    spec = StemJepaProcessor.from_config(config).spectrogram(np.zeros(config.chunk_samples))
     floor = (np.log(config.log_eps) - config.spec_mean) / config.spec_std
     torch.testing.assert_close(spec, torch.full_like(spec, floor))
 
 
 def test_track_chunks_follow_the_reference_split():
     config = StemJepaConfig.from_preset("tiny")  # 256-frame chunks
-    processor = StemJepaProcessor(config)
+    processor = StemJepaProcessor.from_config(config)
     wave = np.random.default_rng(0).normal(size=600 * config.hop_length) * 0.1  # 601 frames
     full, rest = processor.chunks(wave)
     assert full.shape == (2, 1, 80, 256) and rest.shape == (1, 1, 80, 80)  # 601 → 592 = 2·256 + 80
@@ -82,10 +82,31 @@ def test_track_chunks_follow_the_reference_split():
 
 
 def test_bad_waveforms_are_refused():
-    processor = StemJepaProcessor(StemJepaConfig.from_preset("tiny"))
+    processor = StemJepaProcessor.from_config(StemJepaConfig.from_preset("tiny"))
     with pytest.raises(ValueError, match="mono waveforms"):
         processor(np.zeros((2, 2, 4000)))
     with pytest.raises(ValueError, match="NaN"):
         processor(np.full(4000, np.nan))
     with pytest.raises(ValueError, match="shorter than n_fft"):
         processor(np.zeros(100))
+
+
+def test_processor_saves_as_a_transformers_feature_extractor(tmp_path):
+    import stem_jepa  # noqa: F401  (registers the processor with the Auto classes)
+    from transformers import AutoFeatureExtractor, AutoProcessor
+
+    config = StemJepaConfig.from_preset("tiny", spec_mean=-8.0)
+    processor = StemJepaProcessor.from_config(config)
+    processor.save_pretrained(tmp_path)
+    config.save_pretrained(tmp_path)
+    saved = (tmp_path / "preprocessor_config.json").read_text()
+    assert "mel_filters" not in saved and '"spec_mean": -8.0' in saved
+    for auto in (AutoProcessor, AutoFeatureExtractor):
+        reloaded = auto.from_pretrained(tmp_path)
+        assert type(reloaded) is StemJepaProcessor and reloaded.to_dict() == processor.to_dict()
+    wave = np.random.default_rng(0).normal(size=config.chunk_samples).astype(np.float32) * 0.1
+    batch = reloaded([wave, wave], sampling_rate=16_000, return_tensors="pt")
+    assert list(batch) == ["input_values"] and batch["input_values"].shape == (2, 1, 80, 256)
+    torch.testing.assert_close(batch["input_values"][0], processor.spectrogram(wave)[0])
+    slow = reloaded(np.interp(np.arange(0, len(wave), 2), np.arange(len(wave)), wave), sampling_rate=8000)
+    assert slow["input_values"].shape == (1, 1, 80, 256)  # resampled to 16 kHz

@@ -1,5 +1,6 @@
 """Retrieval metrics, the compatibility API and its command, and a short pretraining that beats random init."""
 
+import librosa
 import numpy as np
 import pytest
 import soundfile
@@ -37,11 +38,17 @@ def test_rank_stems_and_its_command(tmp_path, capsys):
     model = StemJepaModel(config).eval()
     song = songs(1, 0, config)[0]
     stems = song.segment(0, 3 * 16_000)
-    scores, order = rank_stems(model, stems[1:].sum(0), list(stems), "soprano")
+    scores, order = rank_stems(model, stems[1:].sum(0), list(stems), "soprano", sampling_rate=16_000)
     assert scores.shape == (4,) and sorted(order.tolist()) == [0, 1, 2, 3]
+    # the same audio at 44.1 kHz is resampled to the model's rate: the same order
+    up = [librosa.resample(s, orig_sr=16_000, target_sr=44_100) for s in (stems[1:].sum(0), *stems)]
+    scores44, _ = rank_stems(model, up[0], up[1:], "soprano", sampling_rate=44_100)
+    assert torch.allclose(scores44, scores, atol=0.02)
+    with pytest.raises(TypeError, match="sampling_rate"):
+        rank_stems(model, stems[1:].sum(0), list(stems), "soprano")
     assert scores[order[0]] >= scores[order[-1]] and scores.abs().max() <= 1.0 + 1e-5
     with pytest.raises(ValueError, match="unknown instrument"):
-        rank_stems(model, stems[1:].sum(0), list(stems), "drums")
+        rank_stems(model, stems[1:].sum(0), list(stems), "drums", sampling_rate=16_000)
     model.save_pretrained(tmp_path / "model")
     paths = []
     for name, audio in zip(["mix", *CHORALE_INSTRUMENTS], [stems[1:].sum(0), *stems], strict=True):
@@ -57,13 +64,13 @@ def test_rank_stems_bad_inputs_get_clear_errors():
     model = StemJepaModel(StemJepaConfig.from_preset("tiny", **SMALL)).eval()
     mix = np.ones(16_000, np.float32)
     with pytest.raises(ValueError, match="one mono track"):
-        rank_stems(model, np.stack([mix, mix]), [mix], "bass")
+        rank_stems(model, np.stack([mix, mix]), [mix], "bass", sampling_rate=16_000)
     with pytest.raises(ValueError, match="no candidate stems"):
-        rank_stems(model, mix, [], "bass")
+        rank_stems(model, mix, [], "bass", sampling_rate=16_000)
     with pytest.raises(ValueError, match="outside"):
-        rank_stems(model, mix, [mix], 4)
+        rank_stems(model, mix, [mix], 4, sampling_rate=16_000)
     with pytest.raises(ValueError, match="shorter than n_fft"):
-        rank_stems(model, mix, [mix[:100]], "bass")
+        rank_stems(model, mix, [mix[:100]], "bass", sampling_rate=16_000)
 
 
 def test_retrieval_leaves_silent_stems_out_and_keeps_one_stem_tracks_as_candidates():
@@ -73,6 +80,11 @@ def test_retrieval_leaves_silent_stems_out_and_keeps_one_stem_tracks_as_candidat
     lone = AudioSong("one active stem", stems * np.array([[0], [0], [0], [1]], np.float32), [0, 1, 2, 3])
     metrics = stem_retrieval(StemJepaModel(config).eval(), [silent, lone])
     assert metrics["num_candidates"] == 4  # 3 + 1 non-silent stems; the lone one is predicted from silence
+    quiet = AudioSong("quiet master", silent.stems * 0.05, [0, 1, 2, 3])  # peaks below the absolute 0.1
+    assert stem_retrieval(StemJepaModel(config).eval(), [quiet, lone])["num_candidates"] == 4
+    absolute = StemJepaConfig.from_preset("tiny", **SMALL, silence_mode="absolute")
+    with pytest.raises(ValueError, match="at least 2 non-silent stems"):
+        stem_retrieval(StemJepaModel(absolute).eval(), [quiet, AudioSong("q2", lone.stems * 0.05, [0, 1, 2, 3])])
 
 
 def test_short_pretraining_lowers_the_loss_and_beats_random_init_at_retrieval(tmp_path):

@@ -1,11 +1,15 @@
 """TabularJepaProcessor: fitted scaling and vocabularies, schema inference, formats, save → load, bad input."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from jepa_core.overrides import ConfigFieldError
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from tjepa import TabularJepaConfig, TabularJepaProcessor
+from transformers import AutoFeatureExtractor, AutoProcessor
 
 
 def table(n: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -31,8 +35,9 @@ def test_schema_is_inferred_and_summarised(capsys):
     )
     assert processor.config_overrides() == {"num_numerical_features": 2, "categorical_cardinalities": [4, 3]}
     processor.check_config(TabularJepaConfig(**processor.config_overrides()))
-    with pytest.raises(ValueError, match="TabularJepaConfig"):
+    with pytest.raises(ConfigFieldError, match="TabularJepaConfig") as error:
         processor.check_config(TabularJepaConfig())
+    assert "--set num_numerical_features=2" in error.value.cli_message()
 
 
 def test_declared_schema_and_regression_target():
@@ -82,17 +87,39 @@ def test_categories_have_an_unknown_bucket():
 def test_save_load_preprocesses_identically(tmp_path):
     processor = fitted(missing_values="impute")
     processor.save_pretrained(tmp_path)
-    assert (tmp_path / "processor_config.json").is_file()
-    loaded = TabularJepaProcessor.from_pretrained(tmp_path)
-    new = table(20, seed=5)
-    new.loc[3, "age"] = np.nan
-    a, b = processor.transform(new), loaded.transform(new)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key])
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())  # plain JSON, no second file
+    assert saved["feature_extractor_type"] == "TabularJepaProcessor" and saved["categories"]["color"][0] == "blue"
+    assert len(saved["numerical_stats"]["age"]["quantiles"]) == 60 and saved["task"] == "classification"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessor_config.json"]
+    TabularJepaConfig(**processor.config_overrides()).save_pretrained(tmp_path)
+    for loaded in (
+        TabularJepaProcessor.from_pretrained(tmp_path),
+        AutoProcessor.from_pretrained(tmp_path),
+        AutoFeatureExtractor.from_pretrained(tmp_path),
+    ):
+        assert type(loaded) is TabularJepaProcessor and loaded.fitted
+        new = table(20, seed=5)
+        new.loc[3, "age"] = np.nan
+        a, b = processor.transform(new), loaded.transform(new)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key])
     assert a["numerical_features"][3, 0].item() == pytest.approx(0.0, abs=0.05)  # the training median → about 0
-    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+    with pytest.raises(OSError):
         TabularJepaProcessor.from_pretrained(tmp_path / "nowhere")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TabularJepaProcessor().save_pretrained(tmp_path / "unfitted")
+
+
+def test_call_gives_the_encoder_inputs():
+    processor = fitted()
+    inputs = processor(table(5), return_tensors="pt")
+    assert set(inputs) == {"numerical_features", "categorical_features"}
+    assert inputs["numerical_features"].shape == (5, 2) and inputs["categorical_features"].dtype == torch.int64
+    assert set(processor(table(5), return_labels=True)) == {"numerical_features", "categorical_features", "labels"}
+    assert isinstance(processor(table(5), return_tensors="np")["numerical_features"], np.ndarray)
+    row = table(5).iloc[0].to_dict()
+    torch.testing.assert_close(processor(row)["numerical_features"], inputs["numerical_features"][:1])
 
 
 def test_csv_parquet_and_datasets_inputs(tmp_path):

@@ -6,11 +6,18 @@ import datasets
 import pytest
 import torch
 from jepa_core.domain import get_domain
+from jepa_core.evaluation import evaluate_encoder
+from jepa_core.overrides import ConfigFieldError
+from jepa_core.processing import load_processor
 from jepa_core.training import TrainingArguments, pretrain
 from tjepa import TabularJepaConfig, TabularJepaForPreTraining, TabularJepaModel, TabularJepaProcessor
 from tjepa.data import default_dataset, load_dataset, sklearn_table, split_table
-from tjepa.domain import DOMAIN, evaluate
+from tjepa.domain import DOMAIN
 from transformers import AutoModel
+
+
+def evaluate(encoder, data=None, processor=None) -> dict:
+    return evaluate_encoder(DOMAIN, encoder, processor, data).metrics
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,17 +53,18 @@ def test_pretraining_lowers_the_loss_and_saves_a_loadable_encoder(run):
     assert metrics["final_loss"] < 0.5 * metrics["initial_loss"]
     encoder = AutoModel.from_pretrained(folder)
     assert isinstance(encoder, TabularJepaModel) and encoder.config.num_register_tokens == 1
-    assert (folder / "processor_config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert (folder / "preprocessor_config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
 def test_probe_on_pretrained_embeddings(run):
     """The pretrained encoder keeps the table's information (random init is already at the raw-feature level here)."""
     folder, config, _ = run
     encoder = AutoModel.from_pretrained(folder)
-    pretrained = evaluate(encoder, config, None)
-    assert next(iter(pretrained)) == "linear_probe_accuracy"
+    processor = load_processor(folder, TabularJepaProcessor)
+    pretrained = evaluate(encoder, processor=processor)
+    assert next(iter(pretrained)) == "linear_probe_accuracy" and "knn_accuracy" in pretrained
     torch.manual_seed(0)
-    random_init = evaluate(TabularJepaModel(config), config, None)
+    random_init = evaluate(TabularJepaModel(config))
     majority = 1 - default_dataset("test").tensors["labels"].float().mean().item()
     assert pretrained["linear_probe_accuracy"] >= 0.9 > majority + 0.2
     assert pretrained["linear_probe_accuracy"] >= random_init["linear_probe_accuracy"] - 0.03
@@ -81,7 +89,13 @@ def test_domain_plugin_is_installed():
     domain = get_domain("tjepa")
     assert domain.config_class is TabularJepaConfig and domain.pretraining_class is TabularJepaForPreTraining
     config = TabularJepaConfig.from_preset("tiny")
-    assert len(domain.default_dataset("train", config)) == 455 and len(domain.default_dataset("test", config)) == 114
+    train = domain.default_dataset("train", config)
+    assert len(train) == 455 and len(domain.default_dataset("test", config, train.processor)) == 114
+    everything = domain.default_dataset("all", config, train.processor)
+    assert len(everything) == 569 and everything.ids == [str(i) for i in range(569)]
+    assert set(train.ids) < set(everything.ids) and train.class_names == ["0", "1"]
+    assert train.labels.dtype == torch.int64 and torch.equal(train.labels, train.tensors["labels"])
+    assert domain.processor_class is TabularJepaProcessor and domain.headline_metric == "linear_probe_accuracy"
     batch = domain.collator(config, 0)([domain.default_dataset("train", config)[i] for i in range(4)])
     assert batch["numerical_features"].shape == (4, 30) and batch["target_indices"].shape[:2] == (4, 4)
     assert {"tiny", "small", "paper"} <= set(domain.presets)
@@ -109,12 +123,18 @@ def test_data_loaders_for_user_files(tmp_path):
     )
     dd.save_to_disk(str(tmp_path / "dd"))
     assert len(load_dataset(str(tmp_path / "dd"), "test", config)) == 28
-    with pytest.raises(ValueError, match="the model expects .* but the table gives"):
-        load_dataset(str(tmp_path / "wine.csv"), "train", TabularJepaConfig())
+    assert len(load_dataset(str(folder), "all", config)) == 178
+    with pytest.raises(ConfigFieldError, match="num_numerical_features=30 but the table gives 13"):
+        load_dataset(str(tmp_path / "wine.csv"), "test", TabularJepaConfig(), train.processor)
+    # the CLI sizes the model for the table: defaults are filled, a wrong value set by hand names the fix
+    assert DOMAIN.adapt_config(TabularJepaConfig(), train).num_numerical_features == 13
+    with pytest.raises(ConfigFieldError) as error:
+        DOMAIN.adapt_config(TabularJepaConfig(num_numerical_features=12), train)
+    assert "--set num_numerical_features=13" in error.value.cli_message()
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_dataset(str(tmp_path / "nope.csv"), "train", config)
     with pytest.raises(ValueError, match="split must be one of"):
         load_dataset(str(tmp_path / "wine.csv"), "validation", config)
     encoder = TabularJepaModel(TabularJepaConfig.from_preset("tiny", num_numerical_features=13))
-    scores = evaluate(encoder, encoder.config, str(tmp_path / "wine.csv"))
+    scores = evaluate(encoder, str(tmp_path / "wine.csv"))
     assert scores["linear_probe_accuracy"] > 0.8

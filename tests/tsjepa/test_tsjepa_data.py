@@ -25,7 +25,7 @@ def test_default_dataset_is_standardised_with_train_statistics():
     assert train.tensors["series"].shape == (64, 4, 100) and len(train) == 64 * 70
     torch.testing.assert_close(train.tensors["series"].mean(dim=(0, 2)), torch.zeros(4), atol=1e-4, rtol=0)
     torch.testing.assert_close(train.tensors["series"].std(dim=(0, 2)), torch.ones(4), atol=1e-2, rtol=0)
-    assert test.normalizer is not None and not torch.equal(test.tensors["series"][:16], train.tensors["series"][:16])
+    assert test.processor is not None and not torch.equal(test.tensors["series"][:16], train.tensors["series"][:16])
     assert set(train.tensors["labels"].tolist()) == {0, 1, 2, 3}
 
 
@@ -53,30 +53,55 @@ def test_numpy_loader_and_folder_layout(tmp_path):
     commands = test.tensors["commands"]  # none recorded → zeros, standardised with the train statistics
     assert (commands == commands[0, 0, 0]).all()
     torch.testing.assert_close(
-        commands[0, 0, 0], -torch.tensor(train.normalizer.command_mean[0] / train.normalizer.command_std[0])
+        commands[0, 0, 0], -torch.tensor(train.processor.command_mean[0] / train.processor.command_std[0])
     )
 
 
 def test_bad_files_get_clear_errors(tmp_path):
     frame = episodes_frame()
     frame.drop(columns="theta").to_csv(tmp_path / "missing.csv", index=False)
+    named = CONFIG.__class__.from_preset("tiny", trajectory_length=40, channel_columns=["x", "theta"])
     with pytest.raises(ValueError, match=r"no column\(s\) \['theta'\]"):
-        load_dataset(str(tmp_path / "missing.csv"), "train", CONFIG)
+        load_dataset(str(tmp_path / "missing.csv"), "train", named)
     nan = frame.copy()
     nan.loc[nan.index[7], "x_dot"] = np.nan
     nan.to_csv(tmp_path / "nan.csv", index=False)
     with pytest.raises(ValueError, match="NaN"):
         load_dataset(str(tmp_path / "nan.csv"), "train", CONFIG)
     episodes_frame(length=20).to_csv(tmp_path / "short.csv", index=False)
-    with pytest.raises(ValueError, match="needs at least 31"):
+    with pytest.raises(ValueError, match="at least 31 needed"):
         load_dataset(str(tmp_path / "short.csv"), "train", CONFIG)
+    repeated = pd.concat([frame, frame[frame.episode == 2]])
+    repeated.to_csv(tmp_path / "repeated.csv", index=False)
+    with pytest.raises(ValueError, match=r"\[episode 2\]: time column 'time' repeats a time stamp"):
+        load_dataset(str(tmp_path / "repeated.csv"), "train", CONFIG)
+    # rows in any order are sorted by time within each episode
     backwards = frame.iloc[::-1]
     backwards.to_csv(tmp_path / "backwards.csv", index=False)
-    with pytest.raises(ValueError, match="not strictly increasing"):
-        load_dataset(str(tmp_path / "backwards.csv"), "train", CONFIG)
-    np.save(tmp_path / "channels.npy", np.zeros((3, 5, 40)))
-    with pytest.raises(ValueError, match="5 channels but the model expects 4"):
-        load_dataset(str(tmp_path / "channels.npy"), "train", CONFIG)
+    sorted_ = load_dataset(str(tmp_path / "backwards.csv"), "train", CONFIG)
+    expected = load_dataset(str(tmp_path / "nan.csv").replace("nan", "missing"), "train", CONFIG)
+    assert sorted_.tensors["series"].shape[1] == 4 and expected.tensors["series"].shape[1] == 3  # theta left out
     (tmp_path / "data.txt").write_text("1,2")
     with pytest.raises(ValueError, match="unsupported format"):
         load_dataset(str(tmp_path / "data.txt"), "train", CONFIG)
+
+
+def test_episodes_keep_their_lengths_and_per_row_labels(tmp_path):
+    """One short episode does not truncate the others: pieces overlap so that every anchor is used; per-row
+    labels give each episode its own (rows that disagree are listed by the pre-check)."""
+    frame = episodes_frame(count=4, length=90)
+    frame = frame[(frame.episode != 1) | (frame.time < 35 * 0.02)]  # episode 1 has 35 steps
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    config = TimeSeriesJepaConfig.from_preset("tiny", test_fraction=0.0)
+    train = load_dataset(str(tmp_path / "mixed.csv"), "train", config)
+    length = train.tensors["series"].shape[2]
+    assert length == 35 and len(train) == train.num_trajectories * (35 - 31 + 1)
+    anchors = {(e, int(i.split("@")[1]) + a) for e, i in zip(train.episode_ids, train.ids, strict=True)
+               for a in range(15, 20)}  # anchor steps the collator draws in a piece  # fmt: skip
+    for episode, steps in ((0, 90), (1, 35), (3, 90)):
+        assert {a for e, a in anchors if e == str(episode)} == set(range(15, steps - 15)), episode
+    assert train.tensors["labels"][[i for i, e in enumerate(train.episode_ids) if e == "1"]].eq(1).all()
+    frame.loc[frame.index[-1], "label"] = 0  # the last row of episode 3 disagrees
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(ValueError, match=r"\[episode 3\]: its rows disagree on the label \(0, 1\)"):
+        load_dataset(str(tmp_path / "mixed.csv"), "train", config)

@@ -52,8 +52,8 @@ def test_frames_make_raw_observations_expensive(config):
     # a stack of two 16 × 32 frames at 8 bits costs far more than a 32-d embedding
     assert packet_bits("raw_window", config) == 2 * 512 * 8 + 32
     assert packet_bits("tsjepa", config) == 32 * 8 + 32
-    normalizer = default_dataset("train", config).normalizer
-    np.testing.assert_array_equal(normalizer.channel_std, np.ones(512, np.float32))
+    processor = default_dataset("train", config).processor
+    np.testing.assert_array_equal(processor.channel_std, np.ones(512, np.float32))
     model = TimeSeriesJepaModel(config).eval()
     with pytest.raises(ValueError, match="cannot carry one quantised packet"):
-        control_loop("raw_window", model, None, normalizer, config, 1000, 4, 0.0)
+        control_loop("raw_window", model, None, processor, config, 1000, 4, 0.0)

@@ -85,3 +85,36 @@ def test_bad_config_and_commands(config):
         TimeSeriesJepaConfig(deploy_encoder="ema")
     with pytest.raises(ValueError, match="commands must be"):
         TimeSeriesJepaModel(config).rollout(torch.randn(2, 32), torch.randn(2, 15))
+
+
+def test_pretraining_model_is_built_by_the_core_hooks_and_round_trips(config, tmp_path):
+    from jepa_core.targets import EmaTarget
+    from transformers import AutoModelForPreTraining
+    from tsjepa.modeling_tsjepa import LatentPredictor
+
+    torch.manual_seed(0)
+    model = TimeSeriesJepaForPreTraining(config).eval()
+    assert isinstance(model.predictor, LatentPredictor) and model.context_encoder.predictor is None
+    assert isinstance(model.target, EmaTarget) and not hasattr(model, "predictor_pos_embed")
+    names = set(model.state_dict())
+    assert any(n.startswith("predictor.mlp.") for n in names)
+    assert not any("context_encoder.predictor" in n for n in names)
+    online_encoder, target_encoder = model.context_encoder.encoder, model.target.encoder
+    for online, target in zip(online_encoder.parameters(), target_encoder.parameters(), strict=True):
+        torch.testing.assert_close(online, target, rtol=0, atol=0)  # the target starts as a copy
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForPreTraining.from_pretrained(tmp_path).eval()
+    assert type(loaded) is TimeSeriesJepaForPreTraining
+    batch = FutureWindowCollator.from_config(config)([default_dataset("train", config)[i] for i in range(4)])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch).predictions, model(**batch).predictions, rtol=0, atol=0)
+    exported = model.export_encoder()
+    torch.testing.assert_close(exported.predictor.mlp[0].weight, model.predictor.mlp[0].weight, rtol=0, atol=0)
+    # checkpoints from before the hooks kept the predictor inside the context encoder
+    legacy = {
+        (k.replace("predictor.", "context_encoder.predictor.", 1) if k.startswith("predictor.") else k): v
+        for k, v in model.state_dict().items()
+    }
+    fresh = TimeSeriesJepaForPreTraining(config)
+    fresh.load_state_dict(legacy)
+    torch.testing.assert_close(fresh.predictor.mlp[0].weight, model.predictor.mlp[0].weight, rtol=0, atol=0)

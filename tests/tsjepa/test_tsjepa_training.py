@@ -5,14 +5,15 @@ from jepa_core.evaluation import linear_probe
 from jepa_core.training import TrainingArguments, pretrain
 from transformers import AutoModel
 from tsjepa import FutureWindowCollator, TimeSeriesJepaConfig, TimeSeriesJepaForPreTraining, TimeSeriesJepaModel
-from tsjepa.data import default_dataset, default_normalizer
-from tsjepa.evaluation import control_loop, window_views
+from tsjepa.data import default_dataset, default_processor
+from tsjepa.evaluation import control_loop, embed
 
 
 def probe_accuracy(encoder, config):
-    train = window_views(encoder, default_dataset("train", config), 2, seed=1)
-    test = window_views(encoder, default_dataset("test", config), 2, seed=2)
-    return linear_probe(train["embeddings"], train["labels"], test["embeddings"], test["labels"])["accuracy"]
+    """The headline: a linear probe of the pole-length class on the windows the domain's `embed` gives."""
+    train = embed(encoder, default_dataset("train", config))
+    test = embed(encoder, default_dataset("test", config))
+    return linear_probe(train.features, train.labels, test.features, test.labels)["accuracy"]
 
 
 @pytest.fixture
@@ -42,13 +43,13 @@ def test_pretraining_lowers_loss_and_beats_random_init_on_the_plant_probe(tmp_pa
 
 def test_control_loop_expert_and_capacity_errors():
     config = TimeSeriesJepaConfig.from_preset("tiny", control_steps=400)
-    normalizer = default_normalizer(config)
-    expert = control_loop("expert", None, None, normalizer, config, 10_000, 8, 0.0)
+    processor = default_processor(config)
+    expert = control_loop("expert", None, None, processor, config, 10_000, 8, 0.0)
     assert expert["upright"] == 1.0 and expert["within_tolerance"] > 0.5 and expert["bits_per_step"] == 0.0
     with pytest.raises(ValueError, match="cannot carry one quantised packet"):
-        control_loop("tsjepa", TimeSeriesJepaModel(config), None, normalizer, config, 100, 8, 0.0)
+        control_loop("tsjepa", TimeSeriesJepaModel(config), None, processor, config, 100, 8, 0.0)
     with pytest.raises(ValueError, match="policy must be one of"):
-        control_loop("telepathy", None, None, normalizer, config, 10_000, 8, 0.0)
+        control_loop("telepathy", None, None, processor, config, 10_000, 8, 0.0)
     with pytest.raises(ValueError, match="control_steps"):
-        control_loop("expert", None, None, normalizer, config.from_preset("tiny", control_steps=16), 10_000, 8, 0.0)
+        control_loop("expert", None, None, processor, config.from_preset("tiny", control_steps=16), 10_000, 8, 0.0)
     assert np.isfinite(expert["within_tolerance"])

@@ -2,6 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
+from jepa_core.overrides import ConfigFieldError
 
 Range = tuple[float, float] | list[float]
 SCHEDULES = ("linear", "cosine", "step")
@@ -23,6 +24,10 @@ class AudioJepaConfig(JepaConfig):
     batches that use time-frequency masks follows `curriculum_schedule` from 0 at `curriculum_start` to
     `curriculum_final_prob` at `curriculum_end` (both fractions of `max_steps`). `finetune_mask_ratio` is the
     share of patches replaced by the mask token while fine-tuning a classifier.
+
+    User data (`--data`): `fit_normalization` fits `fbank_mean` / `fbank_std` on the training clips (as AudioMAE
+    computes statistics per data set; False keeps the config's values); `on_bad_file` ("error" / "skip") decides
+    what the pre-check does with unreadable, silent, too short or wrongly scaled clips.
     """
 
     model_type = "jepa_ajepa"
@@ -51,6 +56,7 @@ class AudioJepaConfig(JepaConfig):
     fbank_mean: float = -4.2677393
     fbank_std: float = 4.5689974
     silence_threshold: float = 1e-4
+    fit_normalization: bool = True
     patch_size: int = 16
     num_target_blocks: int = 4
     target_scale: Range = (0.15, 0.2)
@@ -71,9 +77,10 @@ class AudioJepaConfig(JepaConfig):
     def __post_init__(self, **kwargs):
         for name, size in (("target_length", self.target_length), ("num_mel_bins", self.num_mel_bins)):
             if size % self.patch_size:
-                raise ValueError(
-                    f"{name}={size} is not a multiple of patch_size={self.patch_size}; "
-                    f"use {self.patch_size * max(1, size // self.patch_size)}"
+                raise ConfigFieldError(
+                    f"{name}={size} is not a multiple of patch_size={self.patch_size}",
+                    name,
+                    self.patch_size * max(1, size // self.patch_size),
                 )
         if self.curriculum_schedule not in SCHEDULES:
             raise ValueError(f"curriculum_schedule must be one of {SCHEDULES}, got {self.curriculum_schedule!r}")

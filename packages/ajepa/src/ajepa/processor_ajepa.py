@@ -5,13 +5,22 @@ zero-padded to the next power of two, power spectrum, triangular filters on the 
 (1127 ln(1 + f / 700)) from 20 Hz to Nyquist, natural log floored at float eps. The mel filters are built
 here in torch (no numba compile, which costs librosa 10–40 s on first use).
 
-Documented handling: multi-channel audio is averaged to mono (a 2-D input's shorter axis is the channel
-axis); integer or 8-bit files and integer arrays are read as floats in [-1, 1]; other sample rates are resampled
-with soxr (or rejected with `resample=False`); clips are cropped from the start or padded with zeros (the
-normalised mean) to `target_length` frames. Errors: empty, silent (peak below `silence_threshold`) or
-non-finite audio, clips shorter than one patch, unreadable or truncated files.
+Documented handling: multichannel files (soundfile's (samples, channels)) and `datasets` arrays ((channels,
+samples)) are averaged to mono; a 2-D array given to the processor is a stack of clips (clips, samples), one row
+each, and one shaped like (samples, channels) is refused; integer or 8-bit files and integer arrays are read as
+floats in [-1, 1]; float audio holding int16-scale values (whole numbers, peak above 1) is divided by 32768 with a
+warning, other float audio far above 1 is refused; other sample rates are resampled with soxr (or rejected with
+`resample=False`); clips are cropped from the start or padded with zeros (the normalised mean) to
+`target_length` frames (the data sets cut long clips into windows). Errors: empty, silent (peak below
+`silence_threshold`) or non-finite audio, clips shorter than one patch, unreadable or truncated files.
+
+`AudioJepaProcessor` is a transformers `SequenceFeatureExtractor`: `save_pretrained` writes
+`preprocessor_config.json`, and after `import ajepa`, `AutoProcessor` / `AutoFeatureExtractor.from_pretrained(run)`
+load it.
 """
 
+import io
+import logging
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -22,12 +31,16 @@ import numpy as np
 import soundfile
 import soxr
 import torch
-from transformers.feature_extraction_utils import FeatureExtractionMixin
+from jepa_core.overrides import ConfigFieldError
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
 
 from .configuration_ajepa import AudioJepaConfig
 
 AudioInput = np.ndarray | torch.Tensor | Sequence[float]
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+MAX_FLOAT_PEAK = 4.0  # float audio may overshoot 1 a little (float masters); far above is a scale error
+logger = logging.getLogger(__name__)
 
 
 def read_audio(path: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
@@ -43,6 +56,13 @@ def read_audio(path: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
             "Re-export it or remove it from the data."
         ) from error
     return audio, sample_rate
+
+
+def named_error(error: ValueError, name) -> ValueError:
+    """`error` with the clip's name in front (a `ConfigFieldError` keeps its field, so the CLI names `--set`)."""
+    if isinstance(error, ConfigFieldError):
+        return ConfigFieldError(f"{name}: {error.problem}", error.field, error.value)
+    return ValueError(f"{name}: {error}")
 
 
 @lru_cache(maxsize=8)
@@ -62,8 +82,9 @@ def kaldi_mel_filters(num_bins: int, fft_size: int, sample_rate: int, low_freq: 
     return torch.nn.functional.pad(weights, (0, 1)).float()
 
 
-class AudioJepaProcessor(FeatureExtractionMixin):
-    """Waveforms or files → `{"input_values": (B, target_length, num_mel_bins)}`; saves as preprocessor_config.json."""
+class AudioJepaProcessor(SequenceFeatureExtractor):
+    """Waveforms, audio files or `datasets` audio values → `BatchFeature({"input_values": (B, target_length,
+    num_mel_bins)})`, the keyword arguments of `AudioJepaModel`; saves as preprocessor_config.json."""
 
     model_input_names = ["input_values"]
 
@@ -83,8 +104,11 @@ class AudioJepaProcessor(FeatureExtractionMixin):
         resample: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.sampling_rate, self.num_mel_bins, self.target_length = sampling_rate, num_mel_bins, target_length
+        kwargs.pop("feature_size", None)  # saved by SequenceFeatureExtractor; derived from num_mel_bins here
+        kwargs.pop("padding_value", None)
+        kwargs.setdefault("return_attention_mask", False)
+        super().__init__(feature_size=num_mel_bins, sampling_rate=sampling_rate, padding_value=0.0, **kwargs)
+        self.num_mel_bins, self.target_length = num_mel_bins, target_length
         self.frame_length_ms, self.frame_shift_ms, self.preemphasis = frame_length_ms, frame_shift_ms, preemphasis
         self.low_freq, self.patch_size, self.resample = low_freq, patch_size, resample
         self.fbank_mean, self.fbank_std, self.silence_threshold = fbank_mean, fbank_std, silence_threshold
@@ -110,8 +134,18 @@ class AudioJepaProcessor(FeatureExtractionMixin):
         """Shortest clip that yields one patch of frames."""
         return self.window_samples + self.hop_samples * (self.patch_size - 1)
 
-    def to_mono(self, audio: AudioInput, sampling_rate: int | None) -> torch.Tensor:
-        """Checked, mono, float waveform at `self.sampling_rate`."""
+    def prepare(
+        self, audio: AudioInput, sampling_rate: int | None, channel_axis: int | None = None, name: str | None = None
+    ) -> np.ndarray:
+        """Checked mono float32 waveform at `self.sampling_rate`, without the length and silence checks.
+
+        - integer PCM (8-bit unsigned, int16, int32) → floats in [-1, 1], as soundfile reads it;
+        - float audio holding int16-scale values (integer values, peak above 1, up to 32768) → divided by 32768,
+          with a warning (naming `name`; none when `name=""`); other float audio peaking above `MAX_FLOAT_PEAK`
+          is refused (it would shift every log-mel value);
+        - `channel_axis` names the channel axis of 2-D audio (files: 1, `datasets` arrays: 0), whose channels
+          are averaged to mono; a 2-D array without it is refused here (`__call__` reads one as a stack of clips).
+        """
         if sampling_rate is None:
             raise ValueError(f"pass sampling_rate= (the rate of this audio); the model expects {self.sampling_rate} Hz")
         waveform = np.asarray(audio.numpy() if isinstance(audio, torch.Tensor) else audio)
@@ -119,15 +153,32 @@ class AudioJepaProcessor(FeatureExtractionMixin):
             scale = (np.iinfo(waveform.dtype).max + 1) / (2 if waveform.dtype.kind == "u" else 1)
             waveform = (waveform.astype(np.float64) - (scale if waveform.dtype.kind == "u" else 0)) / scale
         waveform = waveform.astype(np.float32)
-        if waveform.ndim == 2:
-            channel_axis = 0 if waveform.shape[0] < waveform.shape[1] else 1
-            waveform = waveform.mean(axis=channel_axis)
+        if waveform.ndim == 2 and channel_axis is not None:
+            waveform = waveform.mean(axis=channel_axis)  # stereo / multichannel → mono (documented)
         if waveform.ndim != 1:
-            raise ValueError(f"audio must be 1-D (samples) or 2-D (samples × channels), got shape {waveform.shape}")
+            raise ValueError(
+                f"audio of shape {waveform.shape} is ambiguous: pass one 1-D mono clip (samples,), a stack of clips "
+                "(clips, samples) to the processor, or mix multichannel audio down first (e.g. audio.mean(axis=1) "
+                "for (samples, channels))"
+            )
         if waveform.size == 0:
             raise ValueError("the audio is empty (0 samples); remove it from the data")
         if not np.isfinite(waveform).all():
-            raise ValueError("the audio holds NaN or infinite samples; clean or remove the clip")
+            raise ValueError(
+                f"the audio holds {int((~np.isfinite(waveform)).sum())} NaN or infinite samples; clean or remove it"
+            )
+        peak = float(np.abs(waveform).max())
+        if peak > MAX_FLOAT_PEAK:
+            if peak <= 32768 and np.array_equal(waveform, np.round(waveform)):
+                if name != "":
+                    where = f"{name}: " if name else ""
+                    logger.warning("%sfloat audio with int16-scale values (peak %.0f): divided by 32768", where, peak)
+                waveform = waveform / np.float32(32768)
+            else:
+                raise ValueError(
+                    f"float audio peaks at {peak:.4g}, but float audio must lie in [-1, 1] (int16 values are "
+                    "detected only when they are whole numbers); divide it by its full scale (e.g. 32768) first"
+                )
         if sampling_rate != self.sampling_rate:
             if not self.resample:
                 raise ValueError(
@@ -135,19 +186,47 @@ class AudioJepaProcessor(FeatureExtractionMixin):
                     "resample=False; resample it first or build the processor with resample=True"
                 )
             waveform = soxr.resample(waveform, sampling_rate, self.sampling_rate).astype(np.float32)
+        return waveform
+
+    def problem(self, waveform: np.ndarray) -> str | None:
+        """Why a prepared waveform cannot be used (silent, shorter than one patch), or None."""
         peak = float(np.abs(waveform).max())
         if peak < self.silence_threshold:
-            raise ValueError(
-                f"the audio is silent (peak {peak:.2e} < silence_threshold {self.silence_threshold}); "
-                "remove it, or set silence_threshold=0 to keep silent clips"
+            return (
+                f"silent (peak {peak:.2e} < silence_threshold {self.silence_threshold}; keep silent clips with "
+                "--set silence_threshold=0)"
             )
         if waveform.size < self.min_samples:
+            return (
+                f"too short: {waveform.size / self.sampling_rate * 1000:.0f} ms, shorter than one "
+                f"{self.patch_size}-frame patch ({math.ceil(self.min_samples / self.sampling_rate * 1000)} ms)"
+            )
+        return None
+
+    def to_mono(
+        self, audio: AudioInput, sampling_rate: int | None, channel_axis: int | None = None, name: str | None = None
+    ) -> torch.Tensor:
+        """Checked, mono, float waveform at `self.sampling_rate` (`prepare`, then silence and length checks)."""
+        waveform = self.prepare(audio, sampling_rate, channel_axis, name)
+        problem = self.problem(waveform)
+        if problem and problem.startswith("silent"):
+            peak = float(np.abs(waveform).max())
+            raise ConfigFieldError(
+                f"the audio is silent (peak {peak:.2e} < silence_threshold {self.silence_threshold}); remove it, or "
+                "keep silent clips",
+                "silence_threshold",
+                0,
+            )
+        if problem:
             raise ValueError(
-                f"the clip has {waveform.size} samples ({waveform.size / self.sampling_rate * 1000:.0f} ms), shorter "
-                f"than one {self.patch_size}-frame patch ({self.min_samples} samples); use clips of at least "
-                f"{math.ceil(self.min_samples / self.sampling_rate * 1000)} ms"
+                f"the clip is {problem} ({waveform.size} samples < {self.min_samples}); use longer clips, or leave "
+                "such files out with on_bad_file=skip"
             )
         return torch.from_numpy(waveform)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Fbank frames of a waveform of `num_samples` samples at the processor's rate."""
+        return 0 if num_samples < self.window_samples else 1 + (num_samples - self.window_samples) // self.hop_samples
 
     def fbank(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Kaldi log-mel fbank of mono waveforms (..., samples) at `self.sampling_rate`: (..., frames, mel bins)."""
@@ -166,27 +245,81 @@ class AudioJepaProcessor(FeatureExtractionMixin):
         fbank = ((fbank - self.fbank_mean) / (2 * self.fbank_std))[..., : self.target_length, :]
         return torch.nn.functional.pad(fbank, (0, 0, 0, self.target_length - fbank.shape[-2]))
 
-    def features(self, audio: AudioInput, sampling_rate: int | None) -> torch.Tensor:
-        """One clip → normalised (target_length, num_mel_bins)."""
-        return self.normalize(self.fbank(self.to_mono(audio, sampling_rate)))
+    def features(self, audio: AudioInput, sampling_rate: int | None, channel_axis: int | None = None) -> torch.Tensor:
+        """One clip → normalised (target_length, num_mel_bins) (its first `target_length` frames)."""
+        return self.normalize(self.fbank(self.to_mono(audio, sampling_rate, channel_axis)))
 
     def load(self, path: str | Path) -> torch.Tensor:
         """A file → normalised features; errors name the file."""
         audio, sample_rate = read_audio(path)
         try:
-            return self.features(audio, sample_rate)
+            return self.features(audio, sample_rate, channel_axis=1)
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from error
+            raise named_error(error, path) from error
+
+    def decode(self, clip, sampling_rate: int | None) -> tuple[np.ndarray, int | None, int | None]:
+        """One raw input → (audio, its rate, its channel axis): a file path (soundfile: (samples, channels)), a
+        `datasets` audio value (`{"array", "sampling_rate"}`: a 2-D array is (channels, samples); or `{"bytes"}` /
+        `{"path"}` when not decoded), or an array at `sampling_rate`."""
+        if isinstance(clip, str | Path):
+            return (*read_audio(clip), 1)
+        if isinstance(clip, dict):
+            if clip.get("array") is not None:
+                return clip["array"], clip.get("sampling_rate", sampling_rate), 0
+            if clip.get("bytes"):
+                return (*read_audio(io.BytesIO(clip["bytes"])), 1)
+            if clip.get("path"):
+                return (*read_audio(clip["path"]), 1)
+            raise ValueError(f"an audio dict needs 'array' (+ 'sampling_rate'), 'bytes' or 'path'; got {list(clip)}")
+        return clip, sampling_rate, None
+
+    def waveform(self, clip, sampling_rate: int | None) -> torch.Tensor:
+        """One raw input (see `decode`) → checked mono waveform; errors name the file."""
+        audio, rate, channel_axis = self.decode(clip, sampling_rate)
+        try:
+            return self.to_mono(audio, rate, channel_axis)
+        except ValueError as error:
+            name = clip if isinstance(clip, str | Path) else clip.get("path") if isinstance(clip, dict) else None
+            raise (named_error(error, name) if name else error) from error
+
+    @staticmethod
+    def split_clips(audio) -> list:
+        """A list of clips as given; one 2-D array or tensor → its rows, a stack of clips (clips, samples); one clip
+        → [it]. A 2-D array shaped like (samples, channels) (≤ 8 columns, many rows) is refused as ambiguous."""
+        if isinstance(audio, list | tuple) and audio and (isinstance(audio[0], str | Path | dict) or np.ndim(audio[0])):
+            return list(audio)
+        if isinstance(audio, np.ndarray | torch.Tensor) and audio.ndim == 2:
+            rows, columns = audio.shape
+            if columns <= 8 < rows:
+                raise ValueError(
+                    f"a 2-D array is read as a stack of clips (clips, samples), but this one is {tuple(audio.shape)}, "
+                    "which looks like (samples, channels) multichannel audio: mix it to mono first "
+                    "(audio.mean(axis=1)) or pass the file path"
+                )
+            return list(audio)
+        return [audio]
 
     def __call__(
-        self, audio: AudioInput | list[AudioInput], sampling_rate: int | None = None, **kwargs
-    ) -> dict[str, torch.Tensor]:
-        """One clip or a list of clips (arrays at `sampling_rate`) → {"input_values": (B, frames, mel bins)}."""
-        clips = audio if isinstance(audio, list) and audio and not np.isscalar(audio[0]) else [audio]
-        waveforms = [self.to_mono(clip, sampling_rate) for clip in clips]
+        self,
+        audio: AudioInput | str | Path | dict | list,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """One clip, a list of clips (arrays at `sampling_rate`, file paths, `datasets` audio dicts) or a 2-D stack
+        of clips (clips, samples) → `BatchFeature({"input_values": (B, frames, mel bins)})`, one row per clip (its
+        first `target_length` frames); `return_tensors="np"` gives numpy. Multichannel files and `datasets`
+        arrays are averaged to mono; a 2-D array is never read as channels."""
+        waveforms = [self.waveform(clip, sampling_rate) for clip in self.split_clips(audio)]
         if len({len(w) for w in waveforms}) == 1:  # one batched transform
-            return {"input_values": self.normalize(self.fbank(torch.stack(waveforms)))}
-        return {"input_values": torch.stack([self.normalize(self.fbank(w)) for w in waveforms])}
+            values = self.normalize(self.fbank(torch.stack(waveforms)))
+        else:
+            values = torch.stack([self.normalize(self.fbank(w)) for w in waveforms])
+        if return_tensors in ("np", "numpy"):
+            values = values.numpy()
+        elif return_tensors not in (None, "pt"):
+            raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
+        return BatchFeature({"input_values": values})
 
     def compute_normalization(self, clips: Sequence[AudioInput], sampling_rate: int) -> tuple[float, float]:
         """Mean and std of the un-normalised log-mel fbank over `clips` (every frame and bin); set them as

@@ -1,6 +1,7 @@
 """Brain-JEPA on jepa-core: `BrainJepaConfig`, `BrainJepaModel` (the encoder), `BrainJepaForPreTraining`."""
 
 from jepa_core.modeling_utils import register_auto_classes
+from jepa_core.processing import register_processor
 from transformers import AutoModelForSequenceClassification
 
 from .configuration_brain_jepa import BrainJepaConfig
@@ -17,6 +18,7 @@ from .processor_brain_jepa import (
 
 register_auto_classes(BrainJepaConfig, BrainJepaModel, BrainJepaForPreTraining)
 AutoModelForSequenceClassification.register(BrainJepaConfig, BrainJepaForSequenceClassification, exist_ok=True)
+register_processor(BrainJepaConfig, BrainJepaProcessor)
 
 __all__ = [
     "BrainJepaConfig",

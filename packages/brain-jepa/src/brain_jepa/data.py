@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from jepa_core.overrides import ConfigFieldError
 from scipy import io as scipy_io
 from scipy import signal
 from torch.utils.data import Dataset
@@ -80,13 +81,29 @@ def embedded_brain_gradients(config: BrainJepaConfig) -> np.ndarray:
     return _embedded_gradients(config.gradient_components, config.gradient_alpha, config.gradient_sparsity).copy()
 
 
+TIMESCALE_CLASS_NAMES = ("fast (AR 0.6)", "medium (AR 0.75)", "slow (AR 0.9)")
+
+
 class RoiTimeSeriesDataset(Dataset):
-    """Processed subjects: `time_series` (R, T) float32, plus `labels` / `traits` when known."""
+    """Processed subjects: `time_series` (R, T) float32, plus `labels` / `traits` when known.
+
+    `ids` names the subjects, `processor` is the `BrainJepaProcessor` that made the tensors (saved in every run),
+    `embedded` marks the embedded cohort (whose brain gradients the model already has).
+    """
 
     def __init__(
-        self, time_series: torch.Tensor, labels: torch.Tensor | None = None, traits: torch.Tensor | None = None
+        self,
+        time_series: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        traits: torch.Tensor | None = None,
+        ids: list[str] | None = None,
+        processor: BrainJepaProcessor | None = None,
+        class_names: Sequence[str] | None = None,
+        embedded: bool = False,
     ):
         self.time_series, self.labels, self.traits = time_series, labels, traits
+        self.ids = ids if ids is not None else [str(i) for i in range(len(time_series))]
+        self.processor, self.class_names, self.embedded = processor, class_names, embedded
 
     def __len__(self) -> int:
         return len(self.time_series)
@@ -100,34 +117,53 @@ class RoiTimeSeriesDataset(Dataset):
         return sample
 
 
+def _check_split(split: str) -> None:
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+
+
 def _process(subjects: Sequence, processor: BrainJepaProcessor) -> torch.Tensor:
     if not subjects:
         raise ValueError("no subjects to process")
-    return torch.stack([processor(s) for s in subjects])
+    return torch.stack([processor.process_subject(s) for s in subjects])
 
 
-def default_dataset(split: str, config: BrainJepaConfig) -> RoiTimeSeriesDataset:
-    """The embedded cohort: 512 training / 256 test subjects; robust scaling fitted on the training split."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+@functools.lru_cache(maxsize=8)
+def _cohort(num_subjects: int, num_frames: int, seed: int) -> dict[str, np.ndarray]:
+    return simulate_cohort(num_subjects, num_frames, seed)
+
+
+def embedded_processor(config: BrainJepaConfig) -> BrainJepaProcessor:
+    """The processor of the embedded cohort: robust scaling fitted on its 512 training subjects."""
+    processor = BrainJepaProcessor.from_config(config, repetition_time=EMBEDDED_REPETITION_TIME)
+    return processor.fit(list(_cohort(512, config.num_frames, 0)["time_series"]))
+
+
+def default_dataset(
+    split: str, config: BrainJepaConfig, processor: BrainJepaProcessor | None = None
+) -> RoiTimeSeriesDataset:
+    """The embedded cohort: 512 training / 256 test subjects ("all": both); robust scaling fitted on the training
+    split (or the given processor, e.g. the one saved in a run)."""
+    _check_split(split)
     if config.num_rois != EMBEDDED_NUM_ROIS:
-        raise ValueError(
+        raise ConfigFieldError(
             f"the embedded data set has {EMBEDDED_NUM_ROIS} ROIs but the config has num_rois={config.num_rois}; "
-            "use the tiny preset (or num_rois=31), or pass your own data"
+            "use the tiny preset, or pass your own data",
+            "num_rois",
+            EMBEDDED_NUM_ROIS,
         )
-    return _default_dataset(split, config.num_frames, config.patch_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _default_dataset(split: str, num_frames: int, patch_size: int) -> RoiTimeSeriesDataset:
-    train = simulate_cohort(512, num_frames, seed=0)
-    cohort = train if split == "train" else simulate_cohort(256, num_frames, seed=1)
-    processor = BrainJepaProcessor(EMBEDDED_NUM_ROIS, num_frames, patch_size, layout="roi_time")
-    processor.fit(list(train["time_series"]))
+    processor = processor if processor is not None else embedded_processor(config)
+    parts = {"train": [("train", 512, 0)], "test": [("test", 256, 1)]}
+    parts["all"] = parts["train"] + parts["test"]
+    series, labels, traits, ids = [], [], [], []
+    for name, size, seed in parts[split]:
+        cohort = _cohort(size, config.num_frames, seed)
+        series.append(_process(list(cohort["time_series"]), processor))
+        labels.append(torch.from_numpy(cohort["labels"]))
+        traits.append(torch.from_numpy(cohort["traits"]).float())
+        ids += [f"{name}-{i:03d}" for i in range(size)]
     return RoiTimeSeriesDataset(
-        _process(list(cohort["time_series"]), processor),
-        torch.from_numpy(cohort["labels"]),
-        torch.from_numpy(cohort["traits"]).float(),
+        torch.cat(series), torch.cat(labels), torch.cat(traits), ids, processor, TIMESCALE_CLASS_NAMES, embedded=True
     )
 
 
@@ -211,31 +247,43 @@ def _from_hf_dataset(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFr
     return subjects, names, pd.DataFrame(columns, index=names) if columns else None
 
 
-def load_dataset(path: str, split: str, config: BrainJepaConfig, test_every: int = 5) -> RoiTimeSeriesDataset:
+def load_dataset(
+    path: str,
+    split: str,
+    config: BrainJepaConfig,
+    processor: BrainJepaProcessor | None = None,
+    test_every: int = 5,
+) -> RoiTimeSeriesDataset:
     """ROI time series from a file, a folder of files (one subject each, optional `labels.csv` with columns
     subject,label,trait), or a `datasets.save_to_disk` folder (`time_series`, optional `label`, `trait`).
 
     Folders with `train/` and `test/` subfolders are used as they are; otherwise every `test_every`-th subject is
-    the test split. Series may be ROIs × time or time × ROIs (found by `num_rois`); robust scaling is fitted on the
-    training split; the first `num_frames` frames are used.
+    the test split ("all": every subject). Series may be ROIs × time or time × ROIs (found by `num_rois`); robust
+    scaling is fitted on the training split unless a processor is given; the first `num_frames` frames are used.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    _check_split(split)
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if (root / "train").is_dir() and (root / "test").is_dir():
-        train_subjects, _, _ = _load_all(root / "train")
-        subjects, names, labels = _load_all(root / split)
+        loaded = {name: _load_all(root / name) for name in ("train", "test")}
+        train_subjects = loaded["train"][0]
+        chosen = ("train", "test") if split == "all" else (split,)
+        subjects = [s for name in chosen for s in loaded[name][0]]
+        names = [n for name in chosen for n in loaded[name][1]]
+        tables = [loaded[name][2] for name in chosen]
+        labels = None if any(t is None for t in tables) else pd.concat(tables)
     else:
         all_subjects, all_names, labels = _load_all(root)
         is_test = [i % test_every == test_every - 1 for i in range(len(all_subjects))]
         if len(all_subjects) < 2:
             raise ValueError(f"{path} holds {len(all_subjects)} subject; a train/test split needs at least 2")
         train_subjects = [s for s, t in zip(all_subjects, is_test, strict=True) if not t]
-        chosen = [i for i, t in enumerate(is_test) if t == (split == "test")]
+        chosen = [i for i, t in enumerate(is_test) if split == "all" or t == (split == "test")]
         subjects, names = [all_subjects[i] for i in chosen], [all_names[i] for i in chosen]
-    processor = BrainJepaProcessor.from_config(config).fit(train_subjects)
+    _check_num_rois(subjects, config, path)
+    if processor is None:
+        processor = BrainJepaProcessor.from_config(config).fit(train_subjects)
     series = _process(subjects, processor)
     label_tensor = trait_tensor = None
     if labels is not None:
@@ -246,7 +294,24 @@ def load_dataset(path: str, split: str, config: BrainJepaConfig, test_every: int
             label_tensor = torch.as_tensor(labels.loc[names, "label"].to_numpy(), dtype=torch.long)
         if "trait" in labels.columns:
             trait_tensor = torch.as_tensor(labels.loc[names, "trait"].to_numpy(), dtype=torch.float32)
-    return RoiTimeSeriesDataset(series, label_tensor, trait_tensor)
+    return RoiTimeSeriesDataset(series, label_tensor, trait_tensor, names, processor)
+
+
+def _check_num_rois(subjects: list[np.ndarray], config: BrainJepaConfig, path: str) -> None:
+    """Data whose ROI count is not `num_rois`: name the value to set (the axis every subject shares)."""
+    shapes = [np.shape(s) for s in subjects]
+    if not shapes or any(len(shape) != 2 for shape in shapes):
+        return  # the processor names the problem
+    if any(config.num_rois in shape for shape in shapes):
+        return
+    shared = [axis for axis in (0, 1) if len({shape[axis] for shape in shapes}) == 1]
+    guess = shapes[0][shared[0]] if len(shared) == 1 else min(shapes[0])
+    raise ConfigFieldError(
+        f"{path}: the subjects' series are shaped {shapes[0]}, with no axis of num_rois={config.num_rois} ROIs; "
+        "build the model for your parcellation (its brain gradients are computed from the training subjects)",
+        "num_rois",
+        guess,
+    )
 
 
 def _load_all(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFrame | None]:
@@ -257,7 +322,7 @@ def _load_all(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFrame | N
 
 
 def embeddings(encoder, dataset: RoiTimeSeriesDataset, batch_size: int = 64) -> torch.Tensor:
-    """Mean-pooled encoder embeddings (N, D) of a data set."""
+    """Mean-pooled encoder embeddings (N, D) of a data set (the probes' features)."""
     from jepa_core.evaluation import extract_embeddings
 
     batches = [{"time_series": dataset.time_series[i : i + batch_size]} for i in range(0, len(dataset), batch_size)]
@@ -267,24 +332,23 @@ def embeddings(encoder, dataset: RoiTimeSeriesDataset, batch_size: int = 64) -> 
     return features
 
 
-def evaluate(encoder, config: BrainJepaConfig, data: str | None = None) -> dict[str, float]:
-    """Linear probes on frozen mean-pooled embeddings: class accuracy (headline), F1, trait Pearson ρ and R²."""
-    from jepa_core.evaluation import linear_probe
+def extra_metrics(encoder, train: RoiTimeSeriesDataset, test: RoiTimeSeriesDataset) -> dict[str, float]:
+    """The trait regression (a ridge probe of the mean-pooled embeddings): Pearson's ρ and R² on the test split."""
+    if getattr(train, "traits", None) is None or getattr(test, "traits", None) is None:
+        return {}
+    return regression_probe(embeddings(encoder, train), train.traits, embeddings(encoder, test), test.traits)
 
-    if data is None:
-        train, test = default_dataset("train", config), default_dataset("test", config)
-    else:
-        train, test = load_dataset(data, "train", config), load_dataset(data, "test", config)
-    if train.labels is None and train.traits is None:
-        raise ValueError(f"{data} has no labels or traits to probe; add a labels.csv (subject,label,trait)")
-    train_x, test_x = embeddings(encoder, train), embeddings(encoder, test)
-    metrics = {}
-    if train.labels is not None:
-        result = linear_probe(train_x, train.labels, test_x, test.labels)
-        metrics.update(probe_accuracy=result["accuracy"], probe_f1_macro=result["f1_macro"])
-    if train.traits is not None:
-        metrics.update(regression_probe(train_x, train.traits, test_x, test.traits))
-    return metrics
+
+def prepare_model(model, dataset: RoiTimeSeriesDataset) -> None:
+    """Brain gradients from the training subjects of the user's data (the embedded cohort's are built in)."""
+    if getattr(dataset, "embedded", False):
+        return
+    config = model.config
+    series = [subject.double().numpy() for subject in dataset.time_series]
+    gradients = brain_gradients_from_timeseries(
+        series, config.gradient_components, config.gradient_alpha, config.gradient_sparsity
+    )
+    model.set_brain_gradients(gradients)
 
 
 def regression_probe(train_x, train_y, test_x, test_y) -> dict[str, float]:

@@ -6,6 +6,12 @@ from . import data
 from .configuration_brain_jepa import BrainJepaConfig
 from .masking_brain_jepa import BrainJepaMaskCollator
 from .modeling_brain_jepa import BrainJepaForPreTraining, BrainJepaModel
+from .processor_brain_jepa import BrainJepaProcessor
+
+EXAMPLE_INPUT = """\
+series = np.random.default_rng(0).normal(size=(processor.num_rois, processor.num_frames))  # one subject, ROIs × time
+inputs = processor(series, return_tensors="pt")  # {"time_series": (1, ROIs, frames)}, robust-scaled
+"""
 
 DOMAIN = Domain(
     name="brain-jepa",
@@ -16,12 +22,15 @@ DOMAIN = Domain(
     config_class=BrainJepaConfig,
     model_class=BrainJepaModel,
     pretraining_class=BrainJepaForPreTraining,
+    processor_class=BrainJepaProcessor,
     default_dataset=data.default_dataset,
     load_dataset=data.load_dataset,
     collator=BrainJepaMaskCollator,
-    evaluate=data.evaluate,
-    datasets=(
-        "synthetic 31-ROI cohort: 4 coupled networks, 3 timescale groups, a connectivity trait (embedded)",
-        "ROI time series .npy/.csv/.tsv/.mat",
+    headline_metric="linear_probe_accuracy",
+    example_input=EXAMPLE_INPUT,
+    extra_metrics=data.extra_metrics,
+    prepare_model=data.prepare_model,
+    embedded_data=(
+        "a synthetic 31-ROI fMRI cohort (4 coupled networks; class = 3 timescale groups, trait = dedifferentiation)"
     ),
 )

@@ -9,10 +9,8 @@ from jepa_core.modeling_utils import (
     JepaPreTrainedModel,
     JepaPreTrainingOutput,
     build_encoder,
-    build_predictor,
     rescale_residual_branches,
 )
-from jepa_core.targets import EmaTarget
 from torch import nn
 from torch.nn import functional as F
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
@@ -128,27 +126,28 @@ class BrainJepaForPreTraining(JepaForPreTraining):
     """Context encoder → predictor (its own gradient map at the predictor width) vs the EMA target encoder.
 
     Loss: smooth-L1 on layer-normed targets (`loss_type="l2"` for the paper's Eq. 6). `AutoModel` on a saved run
-    gives the target encoder, which the paper evaluates.
+    gives the target encoder, which the paper evaluates. Built by the core hooks: the predictor positions depend
+    on the brain gradients, so `predictor_positions()` stays None and `forward` computes them.
     """
 
     config: BrainJepaConfig
     encoder_class = BrainJepaModel
 
-    def __init__(self, config: BrainJepaConfig):
-        JepaPreTrainedModel.__init__(self, config)  # the core __init__ expects fixed predictor positions
-        self.context_encoder = BrainJepaModel(config)
-        self.target = EmaTarget(self.context_encoder, config.num_register_tokens)
-        self.predictor = build_predictor(config, config.num_register_tokens)
-        self.predictor_positions_embed = BrainGradientPositions(config.gradient_components, config.pred_hidden_size)
-        self.post_init()
+    def make_extra_modules(self) -> None:
+        """The predictor's own gradient map (its positions are computed from the brain gradients in `forward`)."""
+        self.predictor_positions_embed = BrainGradientPositions(
+            self.config.gradient_components, self.config.pred_hidden_size
+        )
+
+    def after_init(self) -> None:
         rescale_residual_branches(self.predictor)
-        self.target.sync()
 
     def set_brain_gradients(self, gradients: np.ndarray | torch.Tensor) -> None:
         self.context_encoder.set_brain_gradients(gradients)
         self.target.encoder.set_brain_gradients(gradients)
 
-    def predictor_positions(self, num_time_patches: int | None = None) -> torch.Tensor:
+    def gradient_positions(self, num_time_patches: int | None = None) -> torch.Tensor:
+        """The predictor's positions (R·num_time_patches, pred_hidden_size) from the current brain gradients."""
         num_time_patches = num_time_patches or self.config.num_time_patches
         return self.predictor_positions_embed(self.context_encoder.brain_gradients, num_time_patches)
 
@@ -157,7 +156,7 @@ class BrainJepaForPreTraining(JepaForPreTraining):
     ) -> JepaPreTrainingOutput:
         """Labels and traits in the batch are accepted and ignored."""
         context = self.context_encoder(time_series, indices=context_indices).last_hidden_state
-        positions = self.predictor_positions(time_series.shape[-1] // self.config.patch_size)
+        positions = self.gradient_positions(time_series.shape[-1] // self.config.patch_size)
         predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target({"time_series": time_series}, target_indices)
         loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)

@@ -12,11 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 import torch
-from jepa_core.processing import SavableProcessor
+from jepa_core.overrides import ConfigFieldError
 from scipy import signal
 from scipy.sparse.csgraph import connected_components
-
-PROCESSOR_FILE = "brain_jepa_processor.json"
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
 
 def _constant_rois(series: np.ndarray) -> list[int]:
@@ -129,36 +128,46 @@ def resample(series: np.ndarray, repetition_time: float, target_repetition_time:
     return signal.resample_poly(series, ratio.numerator, ratio.denominator, axis=1, padtype="line")
 
 
-class BrainJepaProcessor(SavableProcessor):
-    processor_file = PROCESSOR_FILE
+class BrainJepaProcessor(FeatureExtractionMixin):
+    """ROI time series (any layout) → validated, robust-scaled `time_series` (B, R, num_frames) for the encoder.
 
-    """One subject's ROI time series (any layout) → a validated, robust-scaled (R, T) float tensor.
+    A transformers feature extractor: its fitted state (per-ROI `median` and `iqr`) is saved in
+    `preprocessor_config.json` by `save_pretrained` (every `jepa pretrain` run has it), and
+    `AutoProcessor.from_pretrained(run)` loads it after `import brain_jepa`.
 
     - layout: `"auto"` finds the ROI axis by `num_rois` (an error if neither or both axes match),
       `"roi_time"` or `"time_roi"` say it.
     - frames with NaN/inf: an error (`nan_policy="raise"`) or dropped (`"drop_frames"`).
     - `repetition_time` (s): series given with another TR (`tr=`) are resampled to it.
-    - robust scaling per ROI `(x − median) / IQR`, statistics fitted on training subjects (`fit`) and saved
-      (`save_pretrained`). The paper takes them over each subject's temporal mean; here over all training frames,
-      which stays defined for per-subject demeaned data (where the spread of the means is ~0).
+    - robust scaling per ROI `(x − median) / IQR`, statistics fitted on training subjects (`fit`). The paper takes
+      them over each subject's temporal mean; here over all training frames, which stays defined for per-subject
+      demeaned data (where the spread of the means is ~0).
     - crops of `num_frames` frames: random (training, with a generator) or the first ones.
+
+    `processor(series, return_tensors="pt")` takes one subject (a 2-D array) or several (a list, or a 3-D stack
+    subjects first) and returns a `BatchFeature` with `time_series`, so that `model(**inputs)` works;
+    `process_subject(series)` gives one subject's (R, num_frames) tensor.
     """
+
+    model_input_names = ["time_series"]
 
     def __init__(
         self,
-        num_rois: int,
-        num_frames: int,
+        num_rois: int = 450,
+        num_frames: int = 160,
         patch_size: int = 16,
         repetition_time: float | None = None,
         layout: str = "auto",
         nan_policy: str = "raise",
         median: Sequence[float] | None = None,
         iqr: Sequence[float] | None = None,
+        **kwargs,
     ):
         if layout not in ("auto", "roi_time", "time_roi"):
             raise ValueError(f"layout must be 'auto', 'roi_time' or 'time_roi', got {layout!r}")
         if nan_policy not in ("raise", "drop_frames"):
             raise ValueError(f"nan_policy must be 'raise' or 'drop_frames', got {nan_policy!r}")
+        super().__init__(**kwargs)
         self.num_rois, self.num_frames, self.patch_size = num_rois, num_frames, patch_size
         self.repetition_time, self.layout, self.nan_policy = repetition_time, layout, nan_policy
         self.median = None if median is None else np.asarray(median, dtype=np.float64)
@@ -210,9 +219,11 @@ class BrainJepaProcessor(SavableProcessor):
         if array.shape[1] < self.patch_size:
             raise ValueError(f"series has {array.shape[1]} frames, shorter than one patch of {self.patch_size} frames")
         if array.shape[1] < self.num_frames:
-            raise ValueError(
+            raise ConfigFieldError(
                 f"series has {array.shape[1]} frames but the model takes {self.num_frames}; use longer scans or "
-                f"a config with num_frames <= {array.shape[1] - array.shape[1] % self.patch_size}"
+                f"a config with num_frames <= {array.shape[1] - array.shape[1] % self.patch_size}",
+                "num_frames",
+                array.shape[1] - array.shape[1] % self.patch_size,
             )
         return array
 
@@ -228,7 +239,7 @@ class BrainJepaProcessor(SavableProcessor):
             )
         return self
 
-    def __call__(
+    def process_subject(
         self,
         series,
         layout: str | None = None,
@@ -243,14 +254,22 @@ class BrainJepaProcessor(SavableProcessor):
         start = 0 if generator is None or span == 0 else int(torch.randint(0, span + 1, (1,), generator=generator))
         return torch.from_numpy(array[:, start : start + self.num_frames].astype(np.float32))
 
-    def to_dict(self) -> dict:
-        return {
-            "num_rois": self.num_rois,
-            "num_frames": self.num_frames,
-            "patch_size": self.patch_size,
-            "repetition_time": self.repetition_time,
-            "layout": self.layout,
-            "nan_policy": self.nan_policy,
-            "median": None if self.median is None else self.median.tolist(),
-            "iqr": None if self.iqr is None else self.iqr.tolist(),
-        }
+    def __call__(
+        self,
+        series,
+        layout: str | None = None,
+        tr: float | None = None,
+        generator: torch.Generator | None = None,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """One subject (2-D) or several (a list, or a 3-D stack subjects first) →
+        `BatchFeature(time_series=(B, R, num_frames))`."""
+        if isinstance(series, np.ndarray | torch.Tensor) and series.ndim == 3:
+            subjects = list(np.asarray(series))
+        elif isinstance(series, list | tuple) and series and np.ndim(series[0]) == 2:
+            subjects = list(series)
+        else:
+            subjects = [series]
+        batch = torch.stack([self.process_subject(s, layout, tr, generator) for s in subjects])
+        return BatchFeature({"time_series": batch.numpy()}, tensor_type=return_tensors)

@@ -1,11 +1,17 @@
 """ECG data: the embedded neurokit2 simulation, WFDB records, the PTB-XL layout and NumPy arrays.
 
-Every loader returns an `EcgRecords` data set of processed records (leads, samples at 500 Hz) with optional
-multi-label targets; it serves `crop_length`-sample crops (random ones for training, the first one otherwise).
+Every loader returns an `EcgRecords` data set of processed records (leads, samples at the model's rate) with
+optional multi-label targets, class names and record ids; it serves `crop_length`-sample crops (random ones for
+training, the first one otherwise) and carries the processor that normalised it. Splits: "train", "test", "all"
+(every record, for `jepa embed`) and "val" (fine-tuning). Without a processor, the statistics are fitted on the
+training records; with one (a saved run's), it is used as it is.
 """
 
 import ast
+import logging
+import math
 import os
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,18 +20,20 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .configuration_ecg_jepa import STANDARD_LEADS, EcgJepaConfig
-from .processor_ecg_jepa import EcgJepaProcessor, EcgSignalError
+from .configuration_ecg_jepa import STANDARD_LEADS, EcgConfigBase
+from .processor_ecg_jepa import EcgConfigFieldError, EcgJepaProcessor, EcgSignalError
 from .simulation import SIMULATED_CONDITIONS, simulate_record
 
-PTBXL_FOLDS = {"train": tuple(range(1, 9)), "val": (9,), "test": (10,)}
+PTBXL_FOLDS = {"train": tuple(range(1, 9)), "val": (9,), "test": (10,), "all": tuple(range(1, 11))}
 PTBXL_TASKS = ("all", "diagnostic", "superdiagnostic", "form", "rhythm")
 SIMULATION_VERSION = 2
 SIMULATED_SPLITS = {"train": 256, "val": 128, "test": 512}
+SIMULATED_SEEDS = {"train": 0, "val": 2, "test": 1}
 
 
 class EcgRecords(Dataset):
-    """Processed records with optional labels (N, C); item = {"input_values": (leads, crop_length), "labels"}."""
+    """Processed records with optional multi-hot labels (N, C); item = {"input_values": (leads, crop_length),
+    "labels"}. `class_names` name the label columns, `ids` the records."""
 
     def __init__(
         self,
@@ -35,22 +43,43 @@ class EcgRecords(Dataset):
         label_names: Sequence[str] = (),
         random_crop: bool = True,
         processor: EcgJepaProcessor | None = None,
+        ids: Sequence[str] | None = None,
+        patch_size: int = 1,
     ):
         short = [i for i, r in enumerate(records) if r.shape[-1] < crop_length]
         if short:
-            raise EcgSignalError(
+            shortest = min(records[i].shape[-1] for i in short)
+            raise EcgConfigFieldError(
                 f"{len(short)} record(s) (first: #{short[0]}, {records[short[0]].shape[-1]} samples) are shorter than "
-                f"the {crop_length}-sample input; use a preset with a shorter signal_length or drop them"
+                f"the {crop_length}-sample input (signal_length); drop them, or train on shorter inputs",
+                "signal_length",
+                max(patch_size, shortest // patch_size * patch_size),
             )
         if labels is not None and len(labels) != len(records):
             raise ValueError(f"{len(labels)} label rows for {len(records)} records")
         self.records, self.crop_length, self.labels = list(records), crop_length, labels
         self.label_names, self.random_crop, self.processor = list(label_names), random_crop, processor
+        self.ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(self.records))]
+        if len(self.ids) != len(self.records):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.records)} records")
+        # long recordings give many samples: ceil(L / crop) random crops per epoch when training (as the core's
+        # `Windows`); evaluation and `jepa embed` average each record's strided crops (evaluation.embed)
+        per_record = [math.ceil(r.shape[-1] / crop_length) if random_crop else 1 for r in self.records]
+        self.items = [i for i, n in enumerate(per_record) for _ in range(n)]
+
+    @property
+    def lead_names(self) -> list[str] | None:
+        return None if self.processor is None else list(self.processor.lead_names)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.label_names or None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        index = self.items[index]
         record = self.records[index]
         start = 0
         if self.random_crop and record.shape[-1] > self.crop_length:
@@ -95,19 +124,28 @@ def simulated_ecg(num_records: int, duration: float = 10.0, seed: int = 0) -> tu
     return signals, np.concatenate([c[1] for c in chunks])[:num_records]
 
 
-def simulated_dataset(split: str, config: EcgJepaConfig, num_records: int | None = None) -> EcgRecords:
-    """The embedded data (`SIMULATED_SPLITS` 10-s records by default), normalised with train-split statistics."""
-    if split not in SIMULATED_SPLITS:
-        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+def simulated_dataset(
+    split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None, num_records: int | None = None
+) -> EcgRecords:
+    """The embedded data (`SIMULATED_SPLITS` 10-s records by default; "all" = the train and test records),
+    normalised with `processor`, or with statistics fitted on the first 32 training records."""
+    if split not in (*SIMULATED_SPLITS, "all"):
+        raise ValueError(f"split must be 'train', 'test', 'all' or 'val', got {split!r}")
     duration = max(10.0, config.signal_length / config.sampling_rate)
-    train_signals, _ = simulated_ecg(32, duration, seed=0)
-    processor = EcgJepaProcessor.from_config(config).fit(train_signals, 500, STANDARD_LEADS)
-    signals, labels = simulated_ecg(
-        num_records or SIMULATED_SPLITS[split], duration, seed={"train": 0, "val": 2, "test": 1}[split]
-    )
-    records = [processor(s, 500, STANDARD_LEADS) for s in signals]
-    return EcgRecords(records, config.signal_length, torch.from_numpy(labels), SIMULATED_CONDITIONS,
-                      random_crop=split == "train", processor=processor)  # fmt: skip
+    if processor is None:
+        train_signals, _ = simulated_ecg(32, duration, seed=0)
+        processor = EcgJepaProcessor.from_config(config).fit(train_signals, 500, STANDARD_LEADS)
+    parts = ("train", "test") if split == "all" else (split,)
+    records, labels, ids = [], [], []
+    for part in parts:
+        signals, part_labels = simulated_ecg(num_records or SIMULATED_SPLITS[part], duration, SIMULATED_SEEDS[part])
+        records += [processor.process(s, 500, STANDARD_LEADS) for s in signals]
+        labels.append(torch.from_numpy(part_labels))
+        ids += [f"{part}-{i:04d}" for i in range(len(signals))]
+    return EcgRecords(
+        records, config.signal_length, torch.cat(labels), SIMULATED_CONDITIONS, random_crop=split == "train",
+        processor=processor, ids=ids, patch_size=config.patch_size,
+    )  # fmt: skip
 
 
 # -- WFDB records ---------------------------------------------------------------------------------------------------
@@ -145,22 +183,14 @@ def read_wfdb(record: str | Path) -> tuple[np.ndarray, float, list[str]]:
     return data.p_signal.T.astype(np.float64), float(data.fs), list(data.sig_name)
 
 
-def wfdb_folder_dataset(folder: Path, config: EcgJepaConfig, processor: EcgJepaProcessor | None = None) -> EcgRecords:
-    """Every WFDB record under `folder` (unlabelled), normalised with `processor` or statistics fitted on them."""
-    headers = sorted(folder.rglob("*.hea"))
-    if not headers:
-        raise FileNotFoundError(f"no WFDB records (.hea) under {folder}")
-    raw = [read_wfdb(h) for h in headers]
-    processor = processor or _fit_on(raw, config)
-    records = [processor(s, fs, names) for s, fs, names in raw]
-    return EcgRecords(records, config.signal_length, processor=processor)
-
-
-def _fit_on(raw: Sequence[tuple[np.ndarray, float, list[str]]], config: EcgJepaConfig) -> EcgJepaProcessor:
+def _fit_on(raw: Sequence[tuple[np.ndarray, float, list[str]]], config: EcgConfigBase) -> EcgJepaProcessor:
     processor = EcgJepaProcessor.from_config(config)
     prepared = [processor.prepare(s, fs, names)[0] for s, fs, names in raw]
     stacked = np.concatenate(prepared, axis=1)
-    return EcgJepaProcessor.from_config(config, lead_mean=stacked.mean(1), lead_std=np.maximum(stacked.std(1), 1e-6))
+    fitted = EcgJepaProcessor.from_config(config, lead_mean=stacked.mean(1), lead_std=np.maximum(stacked.std(1), 1e-6),
+                                          clip_value=None)  # fmt: skip
+    fitted.clip_value = None
+    return fitted.fit_clip(stacked)
 
 
 # -- PTB-XL ---------------------------------------------------------------------------------------------------------
@@ -183,12 +213,12 @@ def ptbxl_labels(database, statements, task: str = "all") -> tuple[list[list[str
 def ptbxl_dataset(
     root: str | Path,
     split: str,
-    config: EcgJepaConfig,
+    config: EcgConfigBase,
     task: str = "all",
     processor: EcgJepaProcessor | None = None,
     max_fit_records: int = 500,
 ) -> EcgRecords:
-    """A PTB-XL tree (ptbxl_database.csv, scp_statements.csv, records500/): folds 1–8 train, 9 val, 10 test.
+    """A PTB-XL tree (ptbxl_database.csv, scp_statements.csv, records500/): folds 1–8 train, 9 val, 10 test, all.
 
     Records without a label of `task` are dropped (as the benchmark does). Without `processor`, per-lead
     statistics are fitted on up to `max_fit_records` training records.
@@ -213,27 +243,30 @@ def ptbxl_dataset(
             raise ValueError(f"{root} has no labelled training records (folds 1–8) to fit the normalisation on")
         processor = _fit_on(raw, config)
     rows = database[database["strat_fold"].isin(PTBXL_FOLDS[split])]
-    records = [processor(*read_wfdb(root / f)) for f in rows["filename_hr"]]
+    records = [processor.process(*read_wfdb(root / f)) for f in rows["filename_hr"]]
     targets = torch.zeros(len(rows), len(classes))
     for i, record_labels in enumerate(rows["labels"]):
         targets[i, [classes.index(label) for label in record_labels]] = 1.0
-    return EcgRecords(records, config.signal_length, targets, classes, split == "train", processor)
+    ids = [str(i) for i in rows.index]
+    return EcgRecords(records, config.signal_length, targets, classes, split == "train", processor, ids,
+                      config.patch_size)  # fmt: skip
 
 
 # -- NumPy arrays ---------------------------------------------------------------------------------------------------
-def numpy_dataset(path: Path, split: str, config: EcgJepaConfig) -> EcgRecords:
+def numpy_dataset(
+    path: Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
+) -> EcgRecords:
     """An .npz with `signals` (N, leads, samples) and `sampling_rate`; optional `lead_names`, `labels` (N, C),
-    `label_names` and `split` (N strings). Without `split`, a fixed 80/20 split by record index is used."""
-    if path.suffix == ".npy":
-        raise EcgSignalError(
-            f"{path}: a .npy array carries no sample rate; save an .npz with signals=..., sampling_rate=..."
-        )
+    `label_names` and `split` (N strings). Without `split`, a fixed 80/20 split by record index is used; "all" is
+    every record. Without `processor`, the statistics are fitted on up to 500 training records."""
     with np.load(path, allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
     if "signals" not in arrays or "sampling_rate" not in arrays:
         raise EcgSignalError(f"{path} must hold 'signals' (N, leads, samples) and 'sampling_rate' (Hz); found "
                              f"{sorted(arrays)}")  # fmt: skip
     signals, fs = arrays["signals"], float(arrays["sampling_rate"])
+    if config.input_sampling_rate is not None and not np.isclose(fs, config.input_sampling_rate):
+        raise EcgSignalError(f"{path} declares {fs:g} Hz but input_sampling_rate={config.input_sampling_rate:g}")
     if signals.ndim != 3:
         raise EcgSignalError(f"{path}: 'signals' must be (records, leads, samples), got shape {signals.shape}")
     names = arrays["lead_names"].tolist() if "lead_names" in arrays else None
@@ -242,23 +275,325 @@ def numpy_dataset(path: Path, split: str, config: EcgJepaConfig) -> EcgRecords:
     else:
         train_mask = np.array([zlib.crc32(str(i).encode()) % 5 != 0 for i in range(len(signals))], dtype=bool)
         chosen = train_mask if split == "train" else ~train_mask
-    fit_signals = signals[train_mask][:500] if train_mask.any() else signals[:500]
-    processor = _fit_on([(s, fs, names) for s in fit_signals], config)
-    records = [processor(s, fs, names) for s in signals[chosen]]
+    if split == "all":
+        chosen = np.ones(len(signals), dtype=bool)
+    if processor is None:
+        fit_signals = signals[train_mask][:500] if train_mask.any() else signals[:500]
+        processor = _fit_on([(s, fs, names) for s in fit_signals], config)
+    records = [processor.process(s, fs, names) for s in signals[chosen]]
     labels = torch.from_numpy(arrays["labels"][chosen]).float() if "labels" in arrays else None
     label_names = arrays["label_names"].tolist() if "label_names" in arrays else []
-    return EcgRecords(records, config.signal_length, labels, label_names, split == "train", processor)
+    ids = [str(i) for i in np.flatnonzero(chosen)]
+    return EcgRecords(records, config.signal_length, labels, label_names, split == "train", processor, ids,
+                      config.patch_size)  # fmt: skip
 
 
-def load_dataset(path: str | Path, split: str, config: EcgJepaConfig) -> EcgRecords:
-    """A user's data: a PTB-XL folder, a folder of WFDB records, or an .npz of arrays."""
+# -- a user's files: WFDB records, CSV tables, .npy arrays (one record a file), with a pre-check --------------------
+RECORD_SUFFIXES = (".hea", ".csv", ".npy")
+LABEL_FILE = "labels.csv"
+SPLIT_FOLDERS = ("train", "val", "test")
+TIME_COLUMNS = {"time": 1.0, "t": 1.0, "time_s": 1.0, "seconds": 1.0, "sec": 1.0, "time_ms": 1e-3, "ms": 1e-3}
+RATE_KEYS = ("sampling_rate", "sampling_frequency", "sample_rate", "fs", "hz")
+DERIVED_LEADS = ("III", "aVR", "aVL", "aVF")  # from I and II (Einthoven, Goldberger); Kim et al. drop them
+logger = logging.getLogger(__name__)
+
+
+class RawRecord:
+    """One record as read: (leads, samples) in the file's units, the declared rate (None: undeclared), the lead
+    names (None: unnamed) and the labels its header gives (WFDB `# Dx:` / `# labels:`)."""
+
+    def __init__(self, signal, rate, names, labels=()):
+        self.signal, self.rate, self.names, self.labels = signal, rate, names, list(labels)
+
+
+def _header_labels(header: Path) -> list[str]:
+    for line in header.read_text(errors="replace").splitlines():
+        match = re.match(r"#\s*(dx|labels?)\s*:\s*(.*)", line.strip(), re.IGNORECASE)
+        if match:
+            return [v.strip() for v in re.split(r"[,;]", match.group(2)) if v.strip()]
+    return []
+
+
+def _csv_rate(lines: list[str]) -> float | None:
+    for line in lines:
+        match = re.match(r"#\s*([A-Za-z_ ]+?)\s*[=:]\s*([0-9.eE+-]+)\s*(hz)?\s*$", line.strip(), re.IGNORECASE)
+        if match and match.group(1).strip().lower().replace(" ", "_") in RATE_KEYS:
+            return float(match.group(2))
+    return None
+
+
+def read_csv_record(path: Path) -> RawRecord:
+    """A CSV table, one column a lead (named by the header: I, II, …, V6), samples in rows. The rate comes from a
+    time column (`time`/`t`/`seconds` in s, `time_ms`/`ms` in ms), a `sampling_rate` column or a `# sampling_rate=
+    1000` line before the header; else from `input_sampling_rate`. A header-less table has unnamed leads."""
+    import pandas as pd
+
+    comments = [line for line in path.read_text(errors="replace").splitlines()[:50] if line.startswith("#")]
+    rate = _csv_rate(comments)
+    table = pd.read_csv(path, comment="#")
+    if all(_is_number(c) for c in table.columns):
+        table = pd.read_csv(path, comment="#", header=None)
+        names = None
+    else:
+        names = [str(c).strip() for c in table.columns]
+    if names is not None:
+        lower = [n.lower() for n in names]
+        for column, scale in TIME_COLUMNS.items():
+            if column in lower:
+                time = table.iloc[:, lower.index(column)].to_numpy(dtype=np.float64) * scale
+                steps = np.diff(time)
+                if len(steps) == 0 or not np.all(steps > 0):
+                    raise EcgSignalError(f"its time column {names[lower.index(column)]!r} is not increasing")
+                if np.ptp(steps) > 0.01 * np.median(steps):
+                    raise EcgSignalError(f"its time column {names[lower.index(column)]!r} is not evenly spaced; "
+                                         "resample the record to a fixed rate first")  # fmt: skip
+                found = 1.0 / float(np.median(steps))
+                if rate is not None and not np.isclose(rate, found, rtol=0.01):
+                    raise EcgSignalError(f"its header says {rate:g} Hz but its time column gives {found:g} Hz")
+                rate, table = found, table.drop(columns=table.columns[lower.index(column)])
+                break
+        lower = [str(c).strip().lower() for c in table.columns]
+        for key in RATE_KEYS:
+            if key in lower:
+                column = table.iloc[:, lower.index(key)].to_numpy(dtype=np.float64)
+                if np.ptp(column) != 0:
+                    raise EcgSignalError(f"its {key!r} column changes within the file")
+                rate, table = float(column[0]), table.drop(columns=table.columns[lower.index(key)])
+                break
+        names = [str(c).strip() for c in table.columns]
+    text = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if text:
+        raise EcgSignalError(f"column(s) {[str(c) for c in text]} are not numbers; keep only lead columns (and a "
+                             "time column)")  # fmt: skip
+    return RawRecord(table.to_numpy(dtype=np.float64).T, rate, names)
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def read_npy_record(path: Path) -> RawRecord:
+    """A .npy array of one record: (leads, samples), or (samples,) for a single lead; (samples, leads) with at
+    most 12 columns is transposed. It carries no rate nor lead names (`input_sampling_rate`, `input_lead_names`)."""
+    array = np.load(path, allow_pickle=False)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2:
+        raise EcgSignalError(
+            f"shape {array.shape}: a .npy must hold one record (leads, samples); save several "
+            "records as several files, or as an .npz with signals (records, leads, samples)"
+        )
+    if array.shape[0] > 12 and array.shape[1] <= 12:
+        array = array.T  # (samples, leads): a column a lead, as in a CSV
+    elif array.shape[0] > 12:
+        raise EcgSignalError(f"shape {array.shape} has more than 12 rows and more than 12 columns: a stack of "
+                             "records? Save one record (leads, samples) a file")  # fmt: skip
+    if not np.issubdtype(array.dtype, np.number):
+        raise EcgSignalError(f"dtype {array.dtype} is not numeric")
+    return RawRecord(array.astype(np.float64), None, None)
+
+
+def read_record(path: Path) -> RawRecord:
+    if path.suffix == ".hea":
+        signal, rate, names = read_wfdb(path)
+        return RawRecord(signal, rate, names, _header_labels(path))
+    if path.suffix == ".csv":
+        return read_csv_record(path)
+    if path.suffix == ".npy":
+        return read_npy_record(path)
+    raise EcgSignalError(f"unknown format {path.suffix!r}; use WFDB (.hea + .dat), .csv or .npy")
+
+
+def resolve(record: RawRecord, config: EcgConfigBase) -> RawRecord:
+    """Apply `input_sampling_rate` and `input_lead_names`; raise `EcgSignalError` with the `--set` that fixes it."""
+    rate, declared = record.rate, config.input_sampling_rate
+    if rate is None and declared is None:
+        raise EcgSignalError("it declares no sampling rate: add a time column or a `# sampling_rate=HZ` line, or "
+                             "give the rate of such files with --set input_sampling_rate=HZ")  # fmt: skip
+    if rate is not None and declared is not None and not np.isclose(rate, declared, rtol=0.01):
+        raise EcgSignalError(f"wrong rate: it is recorded at {rate:g} Hz but input_sampling_rate={declared:g}")
+    rows = record.signal.shape[0]
+    names = record.names
+    if config.input_lead_names is not None:
+        if len(config.input_lead_names) != rows:
+            raise EcgSignalError(f"it has {rows} leads but input_lead_names names {len(config.input_lead_names)}")
+        names = list(config.input_lead_names)
+    elif names is None:
+        if rows != len(STANDARD_LEADS):
+            raise EcgSignalError(f"its {rows} lead(s) are unnamed; name them with --set input_lead_names=II"
+                                 f"{',V5' if rows > 1 else ''} (in file order)")  # fmt: skip
+        names = list(STANDARD_LEADS)  # 12 unnamed rows: the standard order I … V6
+    canonical = {lead.lower(): lead for lead in STANDARD_LEADS}
+    names = [canonical.get(str(n).lower(), str(n)) for n in names]
+    if len({n.lower() for n in names}) != len(names):
+        raise EcgSignalError(f"its lead names {names} repeat a name")
+    return RawRecord(record.signal, float(rate if rate is not None else declared), names, record.labels)
+
+
+def _problem(record: RawRecord, config: EcgConfigBase, min_length: int) -> str | None:
+    from jepa_core.data_checks import long_enough
+
+    at_model_rate = int(round(record.signal.shape[1] * config.sampling_rate / record.rate))
+    short = long_enough(at_model_rate, min_length, f"samples at the model's {config.sampling_rate} Hz")
+    if short:
+        return f"{short} (drop the file, or --set signal_length=… / eval_crop_length=… for shorter inputs)"
+    for name, lead in zip(record.names, record.signal, strict=True):
+        if not np.isfinite(lead).any():
+            return f"lead {name} is all NaN"
+        if np.nanmax(lead) == np.nanmin(lead):
+            return f"lead {name} is silent (constant)"
+    if np.isinf(record.signal).any():
+        return f"{int(np.isinf(record.signal).sum())} infinite values"
+    return None
+
+
+def _record_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = [p for p in sorted(path.rglob("*")) if p.suffix in RECORD_SUFFIXES and p.name != LABEL_FILE]
+    return [p for p in files if p.suffix == ".hea" or not p.with_suffix(".hea").exists()]
+
+
+def choose_leads(config: EcgConfigBase, names: Sequence[Sequence[str]]) -> list[str]:
+    """The model's leads for training files with these lead names: the leads every file has (in the standard
+    order, then the others in file order), restricted to `lead_names` when they were set (`--set`); the per-lead
+    variant drops III, aVR, aVL, aVF when I and II are there (derivable; Kim et al.)."""
+    common = [n for n in names[0] if all(n.lower() in {m.lower() for m in other} for other in names[1:])]
+    if not common:
+        raise EcgSignalError(
+            f"the files share no lead (their leads: {sorted({tuple(n) for n in names})}); use "
+            "files with a common lead, or name them with --set input_lead_names=…"
+        )
+    rank = {lead.lower(): i for i, lead in enumerate(STANDARD_LEADS)}
+    common.sort(key=lambda n: rank.get(n.lower(), len(rank)))
+    preset = type(config).presets.get(config.preset or "", {})
+    default = list(preset.get("lead_names") or _default_leads(config))
+    if [n.lower() for n in config.lead_names] != [n.lower() for n in default]:  # set by the user
+        wanted = {n.lower() for n in config.lead_names}
+        chosen = [n for n in common if n.lower() in wanted]
+        absent = [n for n in config.lead_names if n.lower() not in {c.lower() for c in chosen}]
+        if absent:
+            raise EcgConfigFieldError(f"lead_names asks for {absent}, which not every file has (common leads: "
+                                      f"{common})", "lead_names", ",".join(common))  # fmt: skip
+        return chosen
+    lower = {n.lower() for n in common}
+    if config.num_token_leads is not None and {"i", "ii"} <= lower:
+        common = [n for n in common if n.lower() not in {d.lower() for d in DERIVED_LEADS}]
+    dropped = sorted({n for file in names for n in file if n.lower() not in {c.lower() for c in common}})
+    if dropped:
+        logger.warning("leads %s are left out (not in every file, or derivable); the model uses %s", dropped, common)
+    return common
+
+
+def _default_leads(config: EcgConfigBase) -> list[str]:
+    from .configuration_ecg_jepa import PER_LEAD_LEADS
+
+    return list(PER_LEAD_LEADS if config.num_token_leads is not None else STANDARD_LEADS)
+
+
+def _labels_table(root: Path) -> dict[str, list[str]] | None:
+    """`labels.csv` beside the records: a `record` (or `id`) column of record paths without suffix and either a
+    `label` column (class names, several separated by `;`) or one 0/1 column per class."""
+    import pandas as pd
+
+    file = root / LABEL_FILE
+    if not file.is_file():
+        return None
+    table = pd.read_csv(file, dtype=str).fillna("")
+    key = next((c for c in table.columns if c.lower() in ("record", "id", "file", "filename")), None)
+    if key is None:
+        raise EcgSignalError(f"{file} needs a 'record' column (record paths without suffix); found {list(table)}")
+    ids = [str(Path(v).with_suffix("")) if Path(v).suffix in RECORD_SUFFIXES else v for v in table[key]]
+    label_column = next((c for c in table.columns if c.lower() in ("label", "labels")), None)
+    if label_column is not None:
+        texts = table[label_column]
+        return {i: [v.strip() for v in text.split(";") if v.strip()] for i, text in zip(ids, texts, strict=True)}
+    classes = [c for c in table.columns if c != key]
+    rows = [row for _, row in table.iterrows()]
+    return {i: [c for c in classes if row[c] not in ("", "0", "0.0")] for i, row in zip(ids, rows, strict=True)}
+
+
+def _split_of(record_id: str, labelled: bool, by_folder: bool) -> str | None:
+    """`train`/`val`/`test` from the first folder, else a fixed 80/20 train/test split by id when labelled, else
+    None (every split: unlabelled files are pretraining/embedding data)."""
+    if by_folder:
+        return Path(record_id).parts[0]
+    if labelled:
+        return "train" if zlib.crc32(record_id.encode()) % 5 else "test"
+    return None
+
+
+def files_dataset(
+    path: Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
+) -> EcgRecords:
+    """WFDB records, CSV tables and .npy arrays under `path` (or one such file), one record each, read and checked
+    once (`jepa_core.data_checks.read_files`: every unusable file listed together, `--set on_bad_file=skip`).
+    Without `processor` (the train split of `jepa pretrain`) the leads are chosen from the files (`choose_leads`)
+    and the normalisation is fitted on the training records."""
+    from jepa_core.data_checks import read_files
+
+    root = path if path.is_dir() else path.parent
+    files = _record_files(path)
+    if not files:
+        raise FileNotFoundError(f"no ECG records under {path}: expected WFDB (.hea + .dat), .csv or .npy files")
+    pretraining = split == "train" and processor is None
+    min_length = config.signal_length if pretraining else config.eval_crop_length
+
+    def read(file: Path) -> RawRecord:
+        return resolve(read_record(file), config)
+
+    checked = read_files(files, read, lambda r: _problem(r, config, min_length), config.on_bad_file)
+    ids = [str(f.relative_to(root).with_suffix("")) for f, _ in checked]
+    table = _labels_table(root)
+    labels = {i: (table or {}).get(i, r.labels) for i, (_, r) in zip(ids, checked, strict=True)}
+    labelled = table is not None or any(labels.values())
+    if labelled:
+        unlabelled = [i for i in ids if table is not None and i not in table]
+        if unlabelled:
+            raise EcgSignalError(f"{len(unlabelled)} record(s) have no row in {root / LABEL_FILE} (first: "
+                                 f"{unlabelled[:3]}); add them, or move them out of the folder")  # fmt: skip
+    by_folder = all(Path(i).parts[0] in SPLIT_FOLDERS for i in ids) and len(Path(ids[0]).parts) > 1
+    splits = [_split_of(i, labelled, by_folder) for i in ids]
+    if processor is None:
+        train = [r for (_, r), s in zip(checked, splits, strict=True) if s in ("train", None)]
+        if not train:
+            raise EcgSignalError(f"no training records under {path} (a 'train' folder, or unlabelled records)")
+        leads = choose_leads(config, [r.names for r in train])
+        processor = EcgJepaProcessor(config.sampling_rate, leads, min_samples=config.patch_size)
+        processor.fit_records([(r.signal, r.rate, r.names) for r in train])
+    keep = [k for k, s in enumerate(splits) if split == "all" or s in (split, None)]
+    if not keep:
+        raise EcgSignalError(f"no '{split}' records under {path}")
+    records = [processor.process(checked[k][1].signal, checked[k][1].rate, checked[k][1].names) for k in keep]
+    classes = sorted({label for values in labels.values() for label in values}) if labelled else []
+    targets = None
+    if labelled:
+        targets = torch.zeros(len(keep), len(classes))
+        for row, k in enumerate(keep):
+            targets[row, [classes.index(label) for label in labels[ids[k]]]] = 1.0
+    return EcgRecords(
+        records, config.signal_length if pretraining else config.eval_crop_length, targets, classes,
+        random_crop=split == "train", processor=processor, ids=[ids[k] for k in keep], patch_size=config.patch_size,
+    )  # fmt: skip
+
+
+def load_dataset(
+    path: str | Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
+) -> EcgRecords:
+    """A user's data: a PTB-XL folder, an .npz of arrays, or WFDB / CSV / .npy records (a folder of them, or one
+    file); `split` "train", "test", "all" or "val". Without `processor`, the leads and the normalisation come from
+    the training records."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if path.is_dir() and (path / "ptbxl_database.csv").is_file():
-        return ptbxl_dataset(path, split, config)
-    if path.is_dir():
-        return wfdb_folder_dataset(path, config)
-    if path.suffix in (".npz", ".npy"):
-        return numpy_dataset(path, split, config)
-    raise ValueError(f"{path}: expected a PTB-XL folder, a folder of WFDB records or an .npz file")
+        return ptbxl_dataset(path, split, config, processor=processor)
+    if path.suffix == ".npz":
+        return numpy_dataset(path, split, config, processor)
+    if path.is_dir() or path.suffix in RECORD_SUFFIXES:
+        return files_dataset(path, split, config, processor)
+    raise ValueError(f"{path}: expected a PTB-XL folder, WFDB / CSV / .npy records (a folder or one file) or an .npz")

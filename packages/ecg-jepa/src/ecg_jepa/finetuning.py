@@ -23,7 +23,10 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .data import EcgRecords, load_dataset, simulated_dataset
 from .evaluation import strided_crops
-from .modeling_ecg_jepa import EcgJepaForSequenceClassification
+from .modeling_ecg_jepa import EcgJepaForSequenceClassification, EcgJepaPerLeadForSequenceClassification
+from .processor_ecg_jepa import EcgJepaProcessor
+
+Classifier = EcgJepaForSequenceClassification | EcgJepaPerLeadForSequenceClassification
 
 
 @dataclass
@@ -62,7 +65,7 @@ def macro_auc(targets: np.ndarray, scores: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def predict(model: EcgJepaForSequenceClassification, dataset: EcgRecords, batch_records: int = 32) -> torch.Tensor:
+def predict(model: Classifier, dataset: EcgRecords, batch_records: int = 32) -> torch.Tensor:
     """(records, labels) probabilities: sigmoid of the logits averaged over each record's strided crops."""
     config, was_training = model.config, model.training
     model.eval()
@@ -79,7 +82,7 @@ def predict(model: EcgJepaForSequenceClassification, dataset: EcgRecords, batch_
     return torch.cat(logits).sigmoid()
 
 
-def evaluate_classifier(model: EcgJepaForSequenceClassification, dataset: EcgRecords) -> float:
+def evaluate_classifier(model: Classifier, dataset: EcgRecords) -> float:
     if dataset.labels is None:
         raise ValueError("evaluation needs labelled records (PTB-XL, or an .npz with 'labels')")
     return macro_auc(dataset.labels.numpy(), predict(model, dataset).numpy())
@@ -108,7 +111,7 @@ def _optimizer(model: nn.Module, args: FinetuneArguments) -> torch.optim.AdamW:
 
 
 def finetune(
-    model: EcgJepaForSequenceClassification,
+    model: Classifier,
     train: EcgRecords,
     val: EcgRecords,
     test: EcgRecords | None = None,
@@ -167,8 +170,14 @@ def finetune_pretrained(
         raise ValueError(f"recipe must be one of {tuple(RECIPES)}, got {recipe!r}")
     args = replace(RECIPES[recipe], **overrides)
     config = AutoConfig.from_pretrained(folder)
-    load = simulated_dataset if data is None else (lambda split, cfg: load_dataset(data, split, cfg))
-    train, val, test = (load(split, config) for split in ("train", "val", "test"))
+
+    def load(split: str, processor: EcgJepaProcessor | None) -> EcgRecords:
+        if data is None:
+            return simulated_dataset(split, config, processor)
+        return load_dataset(data, split, config, processor)
+
+    train = load("train", None)  # fits the normalisation; validation and test records use the same
+    val, test = (load(split, train.processor) for split in ("val", "test"))
     if train.labels is None:
         raise ValueError(f"{data} has no labels; fine-tuning needs PTB-XL or an .npz with 'labels' (N, classes)")
     torch.manual_seed(args.seed)

@@ -121,7 +121,7 @@ class EcgMaskCollator(MaskCollator):
             config.patch_size, keep, config.min_block_size, seed, strategy=config.mask_strategy,
             num_blocks=config.num_mask_blocks, block_scale=(config.block_mask_scale_min, config.block_mask_scale_max),
             mask_ratio=(config.random_mask_ratio_min, config.random_mask_ratio_max),
-            num_token_leads=config.num_leads if config.tokenization == "per_lead" else None,
+            num_token_leads=config.num_token_leads,
         )  # fmt: skip
 
     def collate_samples(self, samples: list) -> dict:

@@ -1,6 +1,12 @@
-"""ECG-JEPA encoder, pretraining model and attentive-pooling classifier: fused-lead time patches, 1-D sin-cos
-positions, one register token; or (`tokenization="per_lead"`, Kim et al.) per-lead patches, 2-D sin-cos positions
-added before every block, cross-pattern attention (CroPA) and a per-lead predictor."""
+"""ECG-JEPA encoders, pretraining models and attentive-pooling classifiers, two architectures:
+
+- `EcgJepaModel` (Weimann & Conrad, `EcgJepaConfig`): fused-lead time patches, 1-D sin-cos positions, one register
+  token; `EcgJepaForPreTraining` with the core predictor.
+- `EcgJepaPerLeadModel` (Kim et al., `EcgJepaPerLeadConfig`): per-lead patches, 2-D sin-cos positions added before
+  every block, cross-pattern attention (CroPA); `EcgJepaPerLeadForPreTraining` with a per-lead predictor.
+
+They share the input checks, the weight init and the classifier head through `EcgJepaPreTrainedBase` and
+`_EcgSequenceClassifier`."""
 
 import math
 from collections.abc import Sequence
@@ -17,7 +23,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
-from .configuration_ecg_jepa import EcgJepaConfig
+from .configuration_ecg_jepa import EcgConfigBase, EcgJepaConfig, EcgJepaPerLeadConfig
 
 
 def interleaved_sincos(num_positions: int, dim: int) -> torch.Tensor:
@@ -55,7 +61,7 @@ class PerLeadPredictor(nn.Module):
     """Kim et al.'s predictor: every lead is its own sequence over time (B·c sequences, full attention), context
     tokens then mask tokens, 1-D sin-cos over time added before every block; returns (B, c·Kt, D) lead-major."""
 
-    def __init__(self, config: EcgJepaConfig):
+    def __init__(self, config: EcgJepaPerLeadConfig):
         super().__init__()
         width, bias = config.pred_hidden_size, config.use_bias
         self.embed = nn.Linear(config.hidden_size, width, bias=bias)
@@ -91,10 +97,38 @@ class PerLeadPredictor(nn.Module):
         return x.reshape(batch, -1, x.shape[-1])
 
 
-class EcgJepaPreTrainedModel(JepaPreTrainedModel):
-    config: EcgJepaConfig
+def check_input_length(config: EcgConfigBase, input_values: torch.Tensor) -> None:
+    """Raise a clear error for an input longer than the positional table covers."""
+    length = input_values.shape[-1]
+    if input_values.ndim == 3 and length > config.signal_length:
+        raise ValueError(
+            f"input has {length} samples but the model covers at most {config.signal_length} "
+            f"({config.signal_length / config.sampling_rate:g} s at {config.sampling_rate} Hz); "
+            "crop it, e.g. with ecg_jepa.evaluation.strided_crops"
+        )
+
+
+class EcgJepaPreTrainedBase(JepaPreTrainedModel):
+    """What both ECG architectures share: the input name, the classifier's attribute name, the weight init.
+
+    Residual output projections get std / √(2·`residual_depth(layer, depth)`) (children are initialised before
+    parents): the whole depth for Weimann & Conrad, the layer number for Kim et al. (I-JEPA's `fix_init_weight`).
+    """
+
     base_model_prefix = "ecg_jepa"
     main_input_name = "input_values"
+
+    def __init__(self, config: EcgConfigBase, *args, **kwargs):
+        if not isinstance(config, self.config_class):
+            raise ValueError(
+                f"{type(self).__name__} takes an {self.config_class.__name__}, got {type(config).__name__}; build "
+                "the model of a config with AutoModel.from_config(config) (or AutoModelForPreTraining)"
+            )
+        super().__init__(config, *args, **kwargs)
+
+    @staticmethod
+    def residual_depth(layer: int, depth: int) -> int:
+        return depth
 
     @torch.no_grad()
     def _init_weights(self, module) -> None:
@@ -103,20 +137,29 @@ class EcgJepaPreTrainedModel(JepaPreTrainedModel):
             init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
         if isinstance(module, TransformerEncoder | JepaPredictor | PerLeadPredictor):
             self._init_residual_projections(module.blocks)
-        elif isinstance(module, EcgJepaModel) and self.config.tokenization == "per_lead":
+        elif isinstance(module, EcgJepaPerLeadModel):
             # transformers skips modules without parameters of their own: a register-free encoder is one of them
             self._init_residual_projections(module.encoder.blocks)
         elif isinstance(module, AttentivePooler):
             init.trunc_normal_(module.query_token, std=self.config.initializer_range)
 
     def _init_residual_projections(self, blocks: nn.ModuleList) -> None:
-        """Residual output projections get std / √(2·depth) (children are initialised before parents); the per-lead
-        variant divides by √(2·layer) instead, as Kim et al.'s (I-JEPA's) `fix_init_weight`."""
-        per_layer = self.config.tokenization == "per_lead"
         for layer, block in enumerate(blocks, start=1):
-            std = self.config.initializer_range / math.sqrt(2 * (layer if per_layer else len(blocks)))
+            std = self.config.initializer_range / math.sqrt(2 * self.residual_depth(layer, len(blocks)))
             init.trunc_normal_(block.attn.proj.weight, std=std)
             init.trunc_normal_(block.mlp.fc2.weight, std=std)
+
+
+class EcgJepaPreTrainedModel(EcgJepaPreTrainedBase):
+    config: EcgJepaConfig
+
+
+class EcgJepaPerLeadPreTrainedModel(EcgJepaPreTrainedBase):
+    config: EcgJepaPerLeadConfig
+
+    @staticmethod
+    def residual_depth(layer: int, depth: int) -> int:
+        return layer
 
 
 class EcgJepaModel(EcgJepaPreTrainedModel):
@@ -125,48 +168,39 @@ class EcgJepaModel(EcgJepaPreTrainedModel):
     Each 25-sample patch of all 12 leads becomes one token (bias-free Conv1d); fixed sin-cos positions are
     sliced to the input length, so any multiple of `patch_size` up to `signal_length` works (e.g. 2.5-s crops).
     `indices` (B, K) keeps only those patch tokens (the context view in pretraining).
-
-    `tokenization="per_lead"` (Kim et al.): (B, c, samples) at 250 Hz → (B, c·P, hidden_size), token lead·P + time
-    for P = samples / patch_size, each a `Linear(patch_size → hidden_size)` of one lead's patch; 2-D sin-cos over
-    (lead, time) is added before every block and tokens attend only within their lead or time patch (CroPA).
-    `leads` (names or rows of `config.lead_names`) encodes a subset of leads with their own positions.
     """
 
     def __init__(self, config: EcgJepaConfig):
         super().__init__(config)
-        config.validate_ecg()
-        if config.tokenization == "per_lead":
-            self.patch_embed = nn.Linear(config.patch_size, config.hidden_size, bias=config.use_bias)
-            table = sincos_2d(config.num_leads, config.num_patches, config.hidden_size)
-            table = table.reshape(config.num_leads, config.num_patches, config.hidden_size)
-        else:
-            self.patch_embed = PatchEmbed1d(config.num_leads, config.hidden_size, config.patch_size, bias=False)
-            table = interleaved_sincos(config.num_patches, config.hidden_size)
+        self.patch_embed = PatchEmbed1d(config.num_leads, config.hidden_size, config.patch_size, bias=False)
+        table = interleaved_sincos(config.num_patches, config.hidden_size)
         self.register_buffer("pos_embed", table, persistent=True)
         self.encoder = build_encoder(config, config.num_register_tokens)
         self.post_init()
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        indices: torch.Tensor | None = None,
-        leads: Sequence[str | int] | None = None,
-        **kwargs,
-    ) -> BaseModelOutput:
-        length = input_values.shape[-1]
-        if input_values.ndim == 3 and length > self.config.signal_length:
-            raise ValueError(
-                f"input has {length} samples but the model covers at most {self.config.signal_length} "
-                f"({self.config.signal_length / self.config.sampling_rate:g} s at {self.config.sampling_rate} Hz); "
-                "crop it, e.g. with ecg_jepa.evaluation.strided_crops"
-            )
-        if self.config.tokenization == "per_lead":
-            return BaseModelOutput(last_hidden_state=self._encode_per_lead(input_values, indices, leads))
-        if leads is not None:
+    def forward(self, input_values: torch.Tensor, indices: torch.Tensor | None = None, **kwargs) -> BaseModelOutput:
+        check_input_length(self.config, input_values)
+        if kwargs.get("leads") is not None:
             raise ValueError("leads= selects leads of the per-lead variant; this fused-lead model needs all its leads")
         tokens = self.patch_embed(input_values)
         tokens = tokens + self.pos_embed[: tokens.shape[1]].to(tokens.dtype)
         return BaseModelOutput(last_hidden_state=self.encoder(tokens, indices))
+
+
+class EcgJepaPerLeadModel(EcgJepaPerLeadPreTrainedModel):
+    """Kim et al.: (B, c, samples) at 250 Hz → (B, c·P, hidden_size), token lead·P + time for P = samples /
+    patch_size, each a `Linear(patch_size → hidden_size)` of one lead's patch; 2-D sin-cos over (lead, time) is added
+    before every block and tokens attend only within their lead or time patch (CroPA). `leads` (names or rows of
+    `config.lead_names`) encodes a subset of leads with their own positions; `indices` (B, K) keeps those tokens.
+    """
+
+    def __init__(self, config: EcgJepaPerLeadConfig):
+        super().__init__(config)
+        self.patch_embed = nn.Linear(config.patch_size, config.hidden_size, bias=config.use_bias)
+        table = sincos_2d(config.num_leads, config.num_patches, config.hidden_size)
+        self.register_buffer("pos_embed", table.reshape(config.num_leads, config.num_patches, -1), persistent=True)
+        self.encoder = build_encoder(config, config.num_register_tokens)
+        self.post_init()
 
     def lead_rows(self, leads: Sequence[str | int] | None = None) -> list[int]:
         """Rows of the position table for `leads` (names, case-insensitive, or row numbers); all leads for None."""
@@ -184,9 +218,14 @@ class EcgJepaModel(EcgJepaPreTrainedModel):
             raise ValueError(f"leads={list(leads)} names a lead twice")
         return rows
 
-    def _encode_per_lead(
-        self, input_values: torch.Tensor, indices: torch.Tensor | None, leads: Sequence[str | int] | None
-    ) -> torch.Tensor:
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        indices: torch.Tensor | None = None,
+        leads: Sequence[str | int] | None = None,
+        **kwargs,
+    ) -> BaseModelOutput:
+        check_input_length(self.config, input_values)
         rows, patch = self.lead_rows(leads), self.config.patch_size
         if input_values.ndim != 3 or input_values.shape[1] != len(rows):
             served = [self.config.lead_names[r] for r in rows]
@@ -208,31 +247,34 @@ class EcgJepaModel(EcgJepaPreTrainedModel):
         attn_mask = cross_pattern_mask(token_ids, num_time) if self.config.cross_pattern_attention else None
         for block in self.encoder.blocks:
             tokens = block(tokens + positions, attn_mask)
-        return self.encoder.norm(tokens)
+        return BaseModelOutput(last_hidden_state=self.encoder.norm(tokens))
 
 
 class EcgJepaForPreTraining(JepaForPreTraining, EcgJepaPreTrainedModel):
-    """Context encoder on the kept patches → predictor at every masked patch vs the EMA target encoder (L1).
-
-    Per-lead variant: the predictor runs per lead (`PerLeadPredictor`); SmoothL1 on layer-normed targets by preset.
-    """
+    """Context encoder on the kept patches → the core predictor at every masked patch vs the EMA target encoder (L1),
+    interleaved 1-D sin-cos predictor positions."""
 
     config: EcgJepaConfig
     encoder_class = EcgJepaModel
 
-    def make_predictor(self) -> nn.Module:
-        if self.config.tokenization == "per_lead":
-            return PerLeadPredictor(self.config)
-        return super().make_predictor()
-
     def predictor_positions(self) -> torch.Tensor:
-        if self.config.tokenization == "per_lead":
-            return sincos_1d(torch.arange(self.config.num_patches), self.config.pred_hidden_size)
         return interleaved_sincos(self.config.num_patches, self.config.pred_hidden_size)
 
+
+class EcgJepaPerLeadForPreTraining(JepaForPreTraining, EcgJepaPerLeadPreTrainedModel):
+    """Kim et al.: the predictor runs per lead (`PerLeadPredictor`, 1-D sin-cos over time); SmoothL1 on layer-normed
+    targets by preset."""
+
+    config: EcgJepaPerLeadConfig
+    encoder_class = EcgJepaPerLeadModel
+
+    def make_predictor(self) -> nn.Module:
+        return PerLeadPredictor(self.config)
+
+    def predictor_positions(self) -> torch.Tensor:
+        return sincos_1d(torch.arange(self.config.num_patches), self.config.pred_hidden_size)
+
     def forward(self, context_indices: torch.Tensor, target_indices: torch.Tensor, **inputs) -> JepaPreTrainingOutput:
-        if self.config.tokenization != "per_lead":
-            return super().forward(context_indices, target_indices, **inputs)
         values = inputs["input_values"]
         context = self.context_encoder(**inputs, indices=context_indices).last_hidden_state
         grid = (values.shape[1], values.shape[-1] // self.config.patch_size)  # (leads, time patches)
@@ -266,7 +308,7 @@ class AttentivePooler(nn.Module):
         return self.proj(pooled.reshape(batch, dim))
 
 
-class EcgJepaForSequenceClassification(EcgJepaPreTrainedModel):
+class _EcgSequenceClassifier:
     """Encoder + `AttentivePooler` → `config.num_labels` multi-label logits (BCE with `labels`), as the paper's
     linear-probe and fine-tuning head.
 
@@ -275,9 +317,11 @@ class EcgJepaForSequenceClassification(EcgJepaPreTrainedModel):
     Load a pretrained encoder with `AutoModelForSequenceClassification.from_pretrained(folder, num_labels=C)`.
     """
 
-    def __init__(self, config: EcgJepaConfig):
+    encoder_class: type[EcgJepaPreTrainedBase]
+
+    def __init__(self, config):
         super().__init__(config)
-        self.ecg_jepa = EcgJepaModel(config)
+        self.ecg_jepa = self.encoder_class(config)
         self.pooler = AttentivePooler(
             config.hidden_size, config.num_attention_heads, config.num_labels, config.qkv_bias, config.use_bias
         )
@@ -297,3 +341,13 @@ class EcgJepaForSequenceClassification(EcgJepaPreTrainedModel):
                 raise ValueError(f"labels have shape {tuple(labels.shape)}; expected multi-hot {tuple(logits.shape)}")
             loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class EcgJepaForSequenceClassification(_EcgSequenceClassifier, EcgJepaPreTrainedModel):
+    __doc__ = _EcgSequenceClassifier.__doc__
+    encoder_class = EcgJepaModel
+
+
+class EcgJepaPerLeadForSequenceClassification(_EcgSequenceClassifier, EcgJepaPerLeadPreTrainedModel):
+    __doc__ = _EcgSequenceClassifier.__doc__
+    encoder_class = EcgJepaPerLeadModel

@@ -3,23 +3,40 @@
 Steps: check the input, select and reorder leads by name (case-insensitive; standard leads the model does not use,
 e.g. III, aVR, aVL, aVF for the 8-lead per-lead variant, are dropped), interpolate NaN linearly, FFT-resample to
 `sampling_rate` (500 Hz; 250 Hz for the per-lead variant), optionally high-pass at 0.5 Hz (4th-order Butterworth,
-zero-phase), standardise each lead with statistics fitted once and saved with the processor, clip to ±5.
+zero-phase), standardise each lead with statistics fitted once and saved with the processor, clip.
+
+Clipping: the paper clips the standardised signal to ±5, which flattens the R peaks of real ECG whose R waves stand
+more than 5 SD above the lead mean (a narrow QRS at a slow rate: 100 % of the R peaks of pywt's MIT-BIH sample, 16 %
+of a 50-bpm ECGSYN ECG at 1000 Hz; measured in tests/ecg-jepa/test_ecg_own_data.py). So `fit` sets the bound from
+the training data: `clip_margin` (2) × the largest per-lead 99.9th percentile of |z|, and at least 5. Physiological
+peaks (the top 0.1 % of samples are R peaks) stay, and only artefacts twice as large as them are clipped. A fixed
+`clip_value` (5.0 in processors saved before) is kept as it is.
+
+`EcgJepaProcessor` is a transformers `FeatureExtractionMixin`: its settings and fitted statistics are saved as
+`preprocessor_config.json`, and `AutoProcessor` / `AutoFeatureExtractor` load it (after `import ecg_jepa`).
 """
 
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from jepa_core.processing import SavableProcessor
+from jepa_core.overrides import ConfigFieldError
+from transformers import BatchFeature
+from transformers.feature_extraction_utils import FeatureExtractionMixin
 
 from .configuration_ecg_jepa import STANDARD_LEADS
 
-PROCESSOR_FILE = "processor_config.json"
 BAD_LEAD_POLICIES = ("raise", "zero")
+CLIP_QUANTILE = 0.999
+MIN_CLIP = 5.0
 
 
 class EcgSignalError(ValueError):
     """An ECG record the processor cannot turn into a trustworthy input; the message names the fix."""
+
+
+class EcgConfigFieldError(ConfigFieldError, EcgSignalError):
+    """An ECG problem that a config field fixes (`--set FIELD=VALUE` on the command line)."""
 
 
 def interpolate_nan(lead: np.ndarray) -> np.ndarray:
@@ -31,15 +48,18 @@ def interpolate_nan(lead: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[finite], lead[finite])
 
 
-class EcgJepaProcessor(SavableProcessor):
+class EcgJepaProcessor(FeatureExtractionMixin):
     """Turns (leads, samples) arrays at any sample rate into (leads, samples at `sampling_rate`) float32 tensors.
 
+    `processor(record_or_records, sampling_rate=Hz, lead_names=[...], return_tensors="pt")` gives a `BatchFeature`
+    with `input_values` (records, leads, samples), the encoder's input; `process` gives one record's tensor.
     `lead_mean` / `lead_std` (one value per lead) come from `fit` on training records and are saved by
-    `save_pretrained`. `bad_lead_policy="raise"` rejects NaN-only or flat leads; `"zero"` repairs them by
-    setting the lead to 0 after normalisation (a documented repair for a disconnected electrode).
+    `save_pretrained` (`preprocessor_config.json`). `bad_lead_policy="raise"` rejects NaN-only or flat leads;
+    `"zero"` repairs them by setting the lead to 0 after normalisation (a documented repair for a disconnected
+    electrode).
     """
 
-    processor_file = PROCESSOR_FILE
+    model_input_names = ["input_values"]
 
     def __init__(
         self,
@@ -47,16 +67,23 @@ class EcgJepaProcessor(SavableProcessor):
         lead_names: Sequence[str] = STANDARD_LEADS,
         highpass_hz: float | None = None,
         filter_order: int = 4,
-        clip_value: float = 5.0,
+        clip_value: float | None = None,
+        clip_margin: float = 2.0,
         min_samples: int = 25,
         bad_lead_policy: str = "raise",
         lead_mean: Sequence[float] | None = None,
         lead_std: Sequence[float] | None = None,
+        **kwargs,
     ):
+        super().__init__(**kwargs)
         if bad_lead_policy not in BAD_LEAD_POLICIES:
             raise ValueError(f"bad_lead_policy must be one of {BAD_LEAD_POLICIES}, got {bad_lead_policy!r}")
         self.sampling_rate, self.lead_names = int(sampling_rate), list(lead_names)
-        self.highpass_hz, self.filter_order, self.clip_value = highpass_hz, filter_order, clip_value
+        self.highpass_hz, self.filter_order = highpass_hz, filter_order
+        if clip_value is None and lead_mean is not None:
+            clip_value = MIN_CLIP  # statistics given by hand: the paper's bound unless one is given too
+        self.clip_value = None if clip_value is None else float(clip_value)
+        self.clip_margin = float(clip_margin)
         self.min_samples, self.bad_lead_policy = min_samples, bad_lead_policy
         self.lead_mean = None if lead_mean is None else [float(v) for v in lead_mean]
         self.lead_std = None if lead_std is None else [float(v) for v in lead_std]
@@ -82,17 +109,14 @@ class EcgJepaProcessor(SavableProcessor):
             return list(range(expected))
         if len(lead_names) != num_rows:
             raise EcgSignalError(f"{len(lead_names)} lead names given for a record with {num_rows} leads")
-        position = {name.lower(): i for i, name in enumerate(lead_names)}
-        known = {m.lower() for m in [*STANDARD_LEADS, *self.lead_names]}  # standard leads the model lacks are dropped
-        unknown = [n for n in lead_names if n.lower() not in known]
-        if unknown:
-            raise EcgSignalError(
-                f"unknown lead name(s) {unknown}; expected the standard leads {', '.join(STANDARD_LEADS)} "
-                "(case-insensitive). Rename them or drop those rows"
-            )
+        position = {str(name).lower(): i for i, name in enumerate(lead_names)}
         missing = [n for n in self.lead_names if n.lower() not in position]
-        if missing:
-            raise EcgSignalError(f"the record lacks lead(s) {missing}; the model needs all of {self.lead_names}")
+        if missing:  # leads the model does not use are dropped; missing ones are never filled in
+            raise EcgSignalError(
+                f"the record lacks lead(s) {missing} (it has {list(lead_names)}); the model was trained on "
+                f"{self.lead_names} and missing leads are never filled in: use records with those leads, or pretrain "
+                "a model on the leads you have (`jepa pretrain` takes them from the files)"
+            )
         return [position[name.lower()] for name in self.lead_names]
 
     def _check(self, signal, sampling_rate) -> np.ndarray:
@@ -156,7 +180,11 @@ class EcgJepaProcessor(SavableProcessor):
         self, signals: Sequence, sampling_rate: float | None, lead_names: Sequence[str] | None = None
     ) -> "EcgJepaProcessor":
         """Set per-lead mean and std from training records (all sharing `sampling_rate` and `lead_names`)."""
-        prepared = [self.prepare(s, sampling_rate, lead_names)[0] for s in signals]
+        return self.fit_records([(s, sampling_rate, lead_names) for s in signals])
+
+    def fit_records(self, records: Sequence[tuple]) -> "EcgJepaProcessor":
+        """`fit` on (signal, sampling_rate, lead_names) triples, each record with its own rate and lead names."""
+        prepared = [self.prepare(*record)[0] for record in records]
         if not prepared:
             raise ValueError("fit needs at least one record")
         stacked = np.concatenate(prepared, axis=1)
@@ -165,22 +193,59 @@ class EcgJepaProcessor(SavableProcessor):
             flat = [self.lead_names[i] for i in np.flatnonzero(std == 0)]
             raise EcgSignalError(f"lead(s) {flat} are constant over all training records; cannot standardise them")
         self.lead_mean, self.lead_std = stacked.mean(axis=1).tolist(), std.tolist()
+        self.fit_clip(stacked)
+        return self
+
+    def fit_clip(self, stacked: np.ndarray) -> "EcgJepaProcessor":
+        """Set `clip_value` from prepared training samples (leads, samples) when it is not fixed: `clip_margin` ×
+        the largest per-lead 99.9th percentile of |z|, at least `MIN_CLIP` (the paper's 5)."""
+        if self.clip_value is None:
+            mean, std = np.asarray(self.lead_mean)[:, None], np.asarray(self.lead_std)[:, None]
+            top = np.quantile(np.abs((stacked - mean) / std), CLIP_QUANTILE, axis=1).max()
+            self.clip_value = float(max(MIN_CLIP, self.clip_margin * top))
         return self
 
     def normalize(self, prepared: np.ndarray, bad_leads: Sequence[int] = ()) -> torch.Tensor:
         if self.lead_mean is None or self.lead_std is None:
             raise RuntimeError("the processor has no lead statistics; call fit(train_records, ...) or load a saved one")
+        if self.clip_value is None:
+            raise RuntimeError("the processor has no clip bound; call fit(train_records, ...) or load a saved one")
         mean, std = np.asarray(self.lead_mean)[:, None], np.asarray(self.lead_std)[:, None]
         normalised = np.clip((prepared - mean) / std, -self.clip_value, self.clip_value)
         normalised[list(bad_leads)] = 0.0
         return torch.from_numpy(normalised.astype(np.float32))
 
-    def __call__(self, signal, sampling_rate: float | None, lead_names: Sequence[str] | None = None) -> torch.Tensor:
+    def process(self, signal, sampling_rate: float | None, lead_names: Sequence[str] | None = None) -> torch.Tensor:
         """One record (leads, samples) at `sampling_rate` Hz → float32 (num_leads, samples at the processor's rate)."""
         return self.normalize(*self.prepare(signal, sampling_rate, lead_names))
 
-    # -- persistence -----------------------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        keys = ("sampling_rate", "lead_names", "highpass_hz", "filter_order", "clip_value", "min_samples",
-                "bad_lead_policy", "lead_mean", "lead_std")  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+    def __call__(
+        self,
+        signals,
+        sampling_rate: float | None = None,
+        lead_names: Sequence[str] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """One record (leads, samples) or several (a list of them, or a (records, leads, samples) array), all at
+        `sampling_rate` Hz with rows named `lead_names` → `BatchFeature` with `input_values` (records, num_leads,
+        samples at the processor's rate); `model(**processor(...))` encodes them."""
+        records = [self.process(s, sampling_rate, lead_names) for s in _records_of(signals)]
+        lengths = {r.shape[-1] for r in records}
+        if len(lengths) > 1:
+            raise EcgSignalError(
+                f"the records have different lengths after resampling ({sorted(lengths)} samples); crop them to one "
+                "length, or process them one at a time"
+            )
+        values = torch.stack(records)
+        return BatchFeature({"input_values": values if return_tensors == "pt" else values.numpy()}, return_tensors)
+
+
+def _records_of(signals) -> list:
+    """A list of (leads, samples) records from one record, a list of records or a (records, leads, samples) array."""
+    if isinstance(signals, list | tuple) and signals and np.ndim(signals[0]) == 2:
+        return list(signals)
+    if isinstance(signals, torch.Tensor):
+        signals = signals.detach().cpu()
+    if np.ndim(signals) == 3:
+        return list(signals)
+    return [signals]

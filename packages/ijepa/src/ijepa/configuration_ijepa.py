@@ -2,6 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
+from jepa_core.overrides import ConfigFieldError
 
 Range = tuple[float, float] | list[float]
 PerChannel = tuple[float, ...] | list[float]
@@ -60,17 +61,22 @@ class ImageJepaConfig(JepaConfig):
 
     def __post_init__(self, **kwargs):
         if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}; "
-                f"use a multiple of the patch (e.g. {self.patch_size * (self.image_size // self.patch_size)})"
+            fitting = max(self.patch_size, self.patch_size * round(self.image_size / self.patch_size))
+            raise ConfigFieldError(
+                f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}", "image_size", fitting
             )
-        if len(self.image_mean) != self.num_channels or len(self.image_std) != self.num_channels:
-            raise ValueError(
-                f"image_mean and image_std need one value per channel ({self.num_channels}), "
-                f"got {len(self.image_mean)} and {len(self.image_std)}"
-            )
+        imagenet = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
+        for name in ("image_mean", "image_std"):
+            if len(getattr(self, name)) != self.num_channels:
+                fitting = imagenet[name] if self.num_channels == 3 else [0.5] * self.num_channels
+                raise ConfigFieldError(
+                    f"{name} needs one value per channel ({self.num_channels}), got {len(getattr(self, name))}",
+                    name,
+                    fitting,
+                )
         if not 0 < self.eval_crop_ratio <= 1:
-            raise ValueError(f"eval_crop_ratio must be in (0, 1], got {self.eval_crop_ratio}")
+            problem = f"eval_crop_ratio must be in (0, 1], got {self.eval_crop_ratio}"
+            raise ConfigFieldError(problem, "eval_crop_ratio", 0.875)
         super().__post_init__(**kwargs)
 
     @property

@@ -7,7 +7,9 @@
   `target_encoder`, DDP `module.` prefix) → `ImageJepaForPreTraining`; `.export_encoder()` is the target encoder.
   Read with `torch.load(weights_only=True)`: no arbitrary code runs.
 - `export_to_transformers(encoder, folder)`: our encoder → a native transformers `IJepaModel` folder that plain
-  transformers loads without this package.
+  transformers loads without this package, with a native image processor (`BitImageProcessor`: resize the
+  shorter side to `image_size / eval_crop_ratio`, centre-crop `image_size`, the run's mean/std), so that
+  `pipeline("image-feature-extraction", model=folder)` works on it.
 
 Command line: `python -m ijepa.convert_ijepa {from-transformers,from-original,to-transformers} SOURCE OUTPUT`.
 """
@@ -19,11 +21,13 @@ from pathlib import Path
 
 import torch
 from jepa_core.modeling_utils import check_model_type
+from jepa_core.processing import PROCESSOR_FILE
 from safetensors.torch import load_file
-from transformers import IJepaConfig, IJepaModel
+from transformers import BitImageProcessor, IJepaConfig, IJepaModel
 
 from .configuration_ijepa import ImageJepaConfig
 from .modeling_ijepa import ImageJepaForPreTraining, ImageJepaModel
+from .processor_ijepa import ImageJepaImageProcessor
 
 # Head counts of the standard ViT widths (a checkpoint's weights do not record them).
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 16}
@@ -133,6 +137,21 @@ def load_transformers_ijepa(folder: str | Path, **config_overrides) -> ImageJepa
     return model.eval()
 
 
+def processor_from_transformers(folder: str | Path, config: ImageJepaConfig) -> ImageJepaImageProcessor:
+    """Our image processor for an imported folder: its saved mean/std and centre-crop share when it has a
+    transformers image processor (ViT: plain resize → eval_crop_ratio 1; Bit/DINOv2: shortest edge + crop)."""
+    path = Path(folder) / PROCESSOR_FILE
+    values = json.loads(path.read_text()) if path.is_file() else {}
+    ratio = 1.0
+    shortest = (values.get("size") or {}).get("shortest_edge") if isinstance(values.get("size"), dict) else None
+    if values.get("do_center_crop") and shortest:
+        ratio = min(1.0, config.image_size / shortest)
+    return ImageJepaImageProcessor(
+        config.image_size, config.patch_size, config.num_channels, config.crop_scale, eval_crop_ratio=ratio,
+        image_mean=values.get("image_mean", config.image_mean), image_std=values.get("image_std", config.image_std),
+    )  # fmt: skip
+
+
 def state_to_transformers(encoder: ImageJepaModel) -> dict[str, torch.Tensor]:
     """Our encoder weights → transformers IJepaModel keys."""
     width = encoder.config.hidden_size
@@ -158,8 +177,23 @@ def state_to_transformers(encoder: ImageJepaModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone().contiguous() for k, v in state.items()}
 
 
-def export_to_transformers(encoder: ImageJepaModel, folder: str | Path) -> IJepaModel:
-    """Save `encoder` as a native transformers `IJepaModel` folder (config.json + model.safetensors)."""
+def native_image_processor(processor: ImageJepaImageProcessor) -> BitImageProcessor:
+    """transformers' own image processor doing our evaluation transform: shorter side to
+    `image_size / eval_crop_ratio` (bilinear), centre crop `image_size`, rescale 1/255, our mean/std."""
+    size = processor.image_size
+    return BitImageProcessor(
+        do_resize=True, size={"shortest_edge": max(size, round(size / processor.eval_crop_ratio))}, resample=2,
+        do_center_crop=True, crop_size={"height": size, "width": size}, do_rescale=True, rescale_factor=1 / 255,
+        do_normalize=True, image_mean=list(processor.image_mean), image_std=list(processor.image_std),
+        do_convert_rgb=processor.num_channels == 3,
+    )  # fmt: skip
+
+
+def export_to_transformers(
+    encoder: ImageJepaModel, folder: str | Path, processor: ImageJepaImageProcessor | None = None
+) -> IJepaModel:
+    """Save `encoder` as a native transformers `IJepaModel` folder (config.json + model.safetensors) with a
+    native image processor (preprocessor_config.json) matching `processor` (default: the config's)."""
     config = encoder.config
     if not config.use_bias or config.num_register_tokens or config.num_channels not in (1, 3):
         raise ValueError(
@@ -175,6 +209,7 @@ def export_to_transformers(encoder: ImageJepaModel, folder: str | Path) -> IJepa
     model = IJepaModel(hf_config)
     model.load_state_dict(state_to_transformers(encoder))
     model.save_pretrained(folder)
+    native_image_processor(processor or ImageJepaImageProcessor.from_config(config)).save_pretrained(folder)
     return model.eval()
 
 
@@ -245,11 +280,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("output", help="folder to write")
     args = parser.parse_args(argv)
     if args.direction == "from-transformers":
-        load_transformers_ijepa(args.source).save_pretrained(args.output)
+        model = load_transformers_ijepa(args.source)
+        model.save_pretrained(args.output)
+        processor_from_transformers(args.source, model.config).save_pretrained(args.output)
     elif args.direction == "from-original":
         load_original_checkpoint(args.source).save_pretrained(args.output)
     else:
-        export_to_transformers(ImageJepaModel.from_pretrained(args.source), args.output)
+        source = Path(args.source)
+        saved = ImageJepaImageProcessor.from_pretrained(source) if (source / PROCESSOR_FILE).is_file() else None
+        export_to_transformers(ImageJepaModel.from_pretrained(source), args.output, saved)
     print(f"wrote {args.output}")
 
 

@@ -68,8 +68,8 @@ class ImageJepaForPreTraining(_CheckedLoading, JepaForPreTraining):
     config: ImageJepaConfig
     encoder_class = ImageJepaModel
 
-    def __init__(self, config: ImageJepaConfig):
-        super().__init__(config)
+    def after_init(self) -> None:
+        """I-JEPA's `fix_init_weight` on the predictor (the encoders rescale themselves when built)."""
         rescale_residual_branches(self.predictor)
 
     def predictor_positions(self) -> torch.Tensor:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_processing_utils import BaseImageProcessor
 
 from .configuration_ijepa import ImageJepaConfig
 
@@ -83,13 +85,16 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
 
 
-class ImageJepaImageProcessor:
-    """Crops, resizes and normalises images for `ImageJepaModel`.
+class ImageJepaImageProcessor(BaseImageProcessor):
+    """Crops, resizes and normalises images for `ImageJepaModel` (a transformers image processor).
 
     `train=True`: RandomResizedCrop (area share in `crop_scale`, aspect ratio log-uniform in `crop_ratio`,
-    10 tries then a centre crop), as the paper's pretraining. `train=False`: resize the shorter side to
-    `image_size / eval_crop_ratio`, then centre-crop `image_size`.
+    10 tries then a centre crop), as the paper's pretraining. `train=False` (the default, and what the
+    `image-feature-extraction` pipeline gets): resize the shorter side to `image_size / eval_crop_ratio`, then
+    centre-crop `image_size`. Every setting is a plain attribute, saved in `preprocessor_config.json`.
     """
+
+    model_input_names = ["pixel_values"]
 
     def __init__(
         self,
@@ -101,7 +106,10 @@ class ImageJepaImageProcessor:
         eval_crop_ratio: float = 0.875,
         image_mean: Sequence[float] = (0.485, 0.456, 0.406),
         image_std: Sequence[float] = (0.229, 0.224, 0.225),
+        **kwargs,
     ):
+        kwargs.pop("image_processor_type", None)
+        super().__init__(**kwargs)
         if image_size % patch_size:
             raise ValueError(
                 f"image_size {image_size} is not divisible by patch_size {patch_size}; pick a multiple of the patch"
@@ -110,12 +118,20 @@ class ImageJepaImageProcessor:
             raise ValueError(f"num_channels must be 1 or 3 for images, got {num_channels}")
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {tuple(crop_scale)}")
-        self.image_size, self.num_channels = image_size, num_channels
-        self.crop_scale, self.crop_ratio, self.eval_crop_ratio = tuple(crop_scale), tuple(crop_ratio), eval_crop_ratio
-        self.mean = torch.tensor(image_mean, dtype=torch.float32)[:, None, None]
-        self.std = torch.tensor(image_std, dtype=torch.float32)[:, None, None]
-        if len(self.mean) != num_channels or len(self.std) != num_channels:
+        if len(image_mean) != num_channels or len(image_std) != num_channels:
             raise ValueError(f"image_mean and image_std need {num_channels} values")
+        self.image_size, self.patch_size, self.num_channels = int(image_size), int(patch_size), int(num_channels)
+        self.crop_scale, self.crop_ratio = tuple(map(float, crop_scale)), tuple(map(float, crop_ratio))
+        self.eval_crop_ratio = float(eval_crop_ratio)
+        self.image_mean, self.image_std = [float(v) for v in image_mean], [float(v) for v in image_std]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.tensor(self.image_mean, dtype=torch.float32)[:, None, None]
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.tensor(self.image_std, dtype=torch.float32)[:, None, None]
 
     @classmethod
     def from_config(cls, config: ImageJepaConfig) -> "ImageJepaImageProcessor":
@@ -140,7 +156,7 @@ class ImageJepaImageProcessor:
         side = min(height, width)
         return (height - side) // 2, (width - side) // 2, side, side
 
-    def preprocess(self, image: ImageInput, train: bool = False, generator: torch.Generator | None = None):
+    def transform(self, image: ImageInput, train: bool = False, generator: torch.Generator | None = None):
         """One image → normalised (C, image_size, image_size) float tensor."""
         pixels = to_channels(to_float_chw(image), self.num_channels)
         height, width = pixels.shape[1:]
@@ -156,14 +172,29 @@ class ImageJepaImageProcessor:
             pixels = pixels[:, top : top + size, left : left + size]
         return (pixels - self.mean) / self.std
 
-    def __call__(
-        self, images: ImageInput | Sequence[ImageInput], train: bool = False, generator: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
-        """One image or a list → `{"pixel_values": (B, C, image_size, image_size)}`."""
+    def preprocess(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        train: bool = False,
+        generator: torch.Generator | None = None,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """One image or a list → `BatchFeature({"pixel_values": (B, C, image_size, image_size)})`.
+
+        `return_tensors`: "pt" (default), "np" or None (a torch tensor as well)."""
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}; this processor takes train= and generator=")
         single = isinstance(images, str | Path | Image.Image) or (
             isinstance(images, np.ndarray | torch.Tensor) and images.ndim <= 3
         )
         batch = [images] if single else list(images)
         if not batch:
             raise ValueError("no images given")
-        return {"pixel_values": torch.stack([self.preprocess(image, train, generator) for image in batch])}
+        pixels = torch.stack([self.transform(image, train, generator) for image in batch])
+        if return_tensors == "np":
+            return BatchFeature({"pixel_values": pixels.numpy()}, tensor_type="np")
+        return BatchFeature({"pixel_values": pixels})
+
+    def __call__(self, images, *args, **kwargs) -> BatchFeature:
+        return self.preprocess(images, *args, **kwargs)

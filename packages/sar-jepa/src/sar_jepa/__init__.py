@@ -2,6 +2,7 @@
 `SarJepaForImageClassification` (few-shot fine-tuning) and `SarJepaProcessor`."""
 
 from jepa_core.modeling_utils import register_auto_classes
+from jepa_core.processing import register_processor
 from transformers import AutoModelForImageClassification
 
 from .configuration_sar_jepa import SarJepaConfig
@@ -11,6 +12,7 @@ from .processor_sar_jepa import SarJepaProcessor, gradient_by_ratio, multiscale_
 
 register_auto_classes(SarJepaConfig, SarJepaModel, SarJepaForPreTraining)
 AutoModelForImageClassification.register(SarJepaConfig, SarJepaForImageClassification, exist_ok=True)
+register_processor(SarJepaConfig, SarJepaProcessor)
 
 __all__ = [
     "SarJepaConfig",

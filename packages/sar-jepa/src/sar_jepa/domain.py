@@ -6,6 +6,12 @@ from . import data
 from .configuration_sar_jepa import SarJepaConfig
 from .masking_sar_jepa import SarJepaMaskCollator
 from .modeling_sar_jepa import SarJepaForPreTraining, SarJepaModel
+from .processor_sar_jepa import SarJepaProcessor
+
+EXAMPLE_INPUT = """\
+chip = np.random.default_rng(0).gamma(4.0, 0.25, size=(processor.image_size, processor.image_size))  # intensity
+inputs = processor(chip, return_tensors="pt")  # {"pixel_values": (1, 1, S, S)}: amplitude / clip_value in [0, 1]
+"""
 
 DOMAIN = Domain(
     name="sar-jepa",
@@ -16,10 +22,14 @@ DOMAIN = Domain(
     config_class=SarJepaConfig,
     model_class=SarJepaModel,
     pretraining_class=SarJepaForPreTraining,
+    processor_class=SarJepaProcessor,
     default_dataset=data.default_dataset,
     load_dataset=data.load_dataset,
     collator=SarJepaMaskCollator,
-    evaluate=data.evaluate,
-    datasets=("MSTAR-like targets on speckled real-texture clutter, GeoTIFF (embedded)", "GeoTIFF folders per class"),
+    headline_metric="finetune_40_shot_accuracy",
+    example_input=EXAMPLE_INPUT,
+    embed=data.embed_chips,
+    extra_metrics=data.extra_metrics,
+    embedded_data="MSTAR-like vehicle target chips (4 classes) on speckled real-texture clutter, read from GeoTIFF",
     license="apache-2.0",
 )

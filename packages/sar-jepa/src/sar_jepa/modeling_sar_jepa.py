@@ -16,6 +16,7 @@ from jepa_core.masks import apply_masks
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, JepaPreTrainingOutput
 from jepa_core.targets import FixedTransformTarget
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
 
@@ -63,7 +64,13 @@ class RelativePositionAttention(Attention):
         patches = length - num_prefix
         bias = table.gather(-1, buckets[:, None].expand(batch, self.num_heads, patches, patches))
         bias = F.pad(bias, (num_prefix, 0, num_prefix, 0))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        if q.device.type == "cpu":
+            # on CPU the fused kernel serves only no-grad calls (a trainable bias needs the math one), which rounds
+            # differently: one kernel keeps inference equal to training-mode outputs, in every process
+            with sdpa_kernel(SDPBackend.MATH):
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
 
 
@@ -168,35 +175,51 @@ class SarJepaModel(JepaPreTrainedModel):
         return BaseModelOutput(last_hidden_state=self.norm(hidden))
 
 
+class SarJepaDecoder(nn.Module):
+    """The pretraining decoder: Linear (width → pred width) → narrow transformer → linear head to the target size.
+
+    Applied to every token of a window (the encoder has already put mask tokens at the masked positions)."""
+
+    def __init__(self, config: SarJepaConfig):
+        super().__init__()
+        self.embed = nn.Linear(config.hidden_size, config.pred_hidden_size, bias=config.use_bias)
+        self.trunk = TransformerEncoder(
+            config.pred_hidden_size, config.pred_num_hidden_layers, config.pred_num_attention_heads,
+            config.pred_mlp_ratio, config.qkv_bias, config.use_bias, config.drop_path_rate, config.layer_norm_eps,
+        )  # fmt: skip
+        self.head = nn.Linear(config.pred_hidden_size, config.target_dim, bias=config.use_bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(self.embed(hidden)))
+
+
 class SarJepaForPreTraining(JepaForPreTraining):
     """Window encoder (with mask tokens) → decoder → linear head vs the fixed multi-scale gradient targets.
 
-    No EMA pair: `momentum_pairs()` is empty and `export_encoder()` is the trained encoder itself.
+    Built by the core hooks: `make_target` gives a `FixedTransformTarget` (no EMA pair: `momentum_pairs()` is
+    empty, and `export_encoder()` is the trained context encoder), `make_predictor` the `SarJepaDecoder`.
     """
 
     config: SarJepaConfig
     encoder_class = SarJepaModel
 
-    def __init__(self, config: SarJepaConfig):
-        JepaPreTrainedModel.__init__(self, config)  # not the EMA wiring of JepaForPreTraining
-        self.encoder = SarJepaModel(config)
-        self.target = FixedTransformTarget(
+    def make_target(self) -> nn.Module:
+        config = self.config
+        return FixedTransformTarget(
             MultiScaleGradientTarget(config.gradient_scales, config.patch_size, config.gradient_offset)
         )
-        self.predictor_embed = nn.Linear(config.hidden_size, config.pred_hidden_size, bias=config.use_bias)
-        self.predictor = TransformerEncoder(
-            config.pred_hidden_size, config.pred_num_hidden_layers, config.pred_num_attention_heads,
-            config.pred_mlp_ratio, config.qkv_bias, config.use_bias, config.drop_path_rate, config.layer_norm_eps,
-        )  # fmt: skip
-        self.predictor_head = nn.Linear(config.pred_hidden_size, config.target_dim, bias=config.use_bias)
-        self.post_init()
+
+    def make_predictor(self) -> nn.Module:
+        return SarJepaDecoder(self.config)
+
+    @property
+    def encoder(self) -> SarJepaModel:
+        """The trained encoder (`context_encoder`; the name older code used)."""
+        return self.context_encoder
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         init_sar_weights(module, self.config.initializer_range)
-
-    def export_encoder(self) -> SarJepaModel:
-        return self.encoder
 
     def forward(
         self,
@@ -217,9 +240,9 @@ class SarJepaForPreTraining(JepaForPreTraining):
         masked = (window_indices[..., :, None] == target_indices[..., None, :]).any(-1)
         if not (masked.sum(-1) == num_masked).all():
             raise ValueError("every target index must lie inside its window, without repeats; use SarJepaMaskCollator")
-        hidden = self.encoder(pixel_values, indices=window_indices, masked_positions=masked).last_hidden_state
+        hidden = self.context_encoder(pixel_values, indices=window_indices, masked_positions=masked).last_hidden_state
         prefix = self.config.num_register_tokens
-        decoded = self.predictor_head(self.predictor(self.predictor_embed(hidden))[:, prefix:])
+        decoded = self.predictor(hidden)[:, prefix:]
         local = torch.argsort((~masked).reshape(-1, length).to(torch.uint8), dim=1, stable=True)[:, :num_masked]
         predictions = apply_masks(decoded, local).reshape(batch, windows, num_masked, -1)
         targets, _ = self.target({"pixel_values": pixel_values}, target_indices)

@@ -8,18 +8,18 @@ Inputs: `SarJepaProcessor` reads GeoTIFFs with rasterio (single/multi-band, inte
 dB), masks nodata, chips scenes into georeferenced tiles and scales amplitude to [0, 1].
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import torch
 import torch.nn.functional as F
-from jepa_core.processing import SavableProcessor
 from rasterio import Affine
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 from torch import nn
+from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 INPUT_KINDS = ("intensity", "amplitude", "complex")
 OUTPUT_KINDS = ("amplitude", "intensity")
@@ -99,11 +99,10 @@ class SarRaster:
     source: str = ""
 
 
-@dataclass
-class SarJepaProcessor(SavableProcessor):
-    processor_file = PROCESSOR_FILE
-
-    """GeoTIFF → model input. Every choice is a field, saved with `save_pretrained` as JSON.
+class SarJepaProcessor(BaseImageProcessor):
+    """GeoTIFF → model input, a transformers image processor. Every choice is an attribute, saved with
+    `save_pretrained` in `preprocessor_config.json` (every `jepa pretrain` run has it; `AutoImageProcessor` /
+    `AutoProcessor.from_pretrained(run)` load it after `import sar_jepa`).
 
     - `bands`: 1-based bands to read (None: all); their count must equal `num_channels` (× 2 for I/Q pairs).
     - `input_kind`: what the pixels are: "intensity" (σ⁰, |z|²), "amplitude" (|z|) or "complex" (a complex
@@ -113,27 +112,44 @@ class SarJepaProcessor(SavableProcessor):
       own `clip_percentile` percentile; then clip to [0, 1].
     - nodata (the file's nodata/mask and NaN) is filled with the channel median of the valid pixels; a chip
       with fewer than `min_valid_fraction` valid pixels is an error (or skipped by `chip`).
+
+    `processor(source, return_tensors="pt")` takes one source (a GeoTIFF path, a `SarRaster`, a linear array
+    (C, H, W) or (H, W) of `input_kind`) or a list of them → `BatchFeature(pixel_values=(B, C, S, S))`, so that
+    `model(**inputs)` works; `prepare(source)` gives one chip's (C, S, S) tensor.
     """
 
-    image_size: int = 224
-    num_channels: int = 1
-    bands: tuple[int, ...] | None = None
-    input_kind: str = "intensity"
-    input_db: bool = False
-    output_kind: str = "amplitude"
-    clip_value: float | None = None
-    clip_percentile: float = 99.0
-    min_valid_fraction: float = 0.5
+    model_input_names = ["pixel_values"]
 
-    def __post_init__(self):
-        if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
-        if self.output_kind not in OUTPUT_KINDS:
-            raise ValueError(f"output_kind must be one of {OUTPUT_KINDS}, got {self.output_kind!r}")
-        if self.clip_value is not None and not self.clip_value > 0:
-            raise ValueError(f"clip_value must be positive, got {self.clip_value}")
-        if self.bands is not None:
-            self.bands = tuple(int(b) for b in self.bands)
+    def __init__(
+        self,
+        image_size: int = 224,
+        num_channels: int = 1,
+        bands: tuple[int, ...] | None = None,
+        input_kind: str = "intensity",
+        input_db: bool = False,
+        output_kind: str = "amplitude",
+        clip_value: float | None = None,
+        clip_percentile: float = 99.0,
+        min_valid_fraction: float = 0.5,
+        **kwargs,
+    ):
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
+        if output_kind not in OUTPUT_KINDS:
+            raise ValueError(f"output_kind must be one of {OUTPUT_KINDS}, got {output_kind!r}")
+        if clip_value is not None and not clip_value > 0:
+            raise ValueError(f"clip_value must be positive, got {clip_value}")
+        super().__init__(**kwargs)
+        self.image_size, self.num_channels = int(image_size), int(num_channels)
+        self.bands = None if bands is None else tuple(int(b) for b in bands)
+        self.input_kind, self.input_db, self.output_kind = input_kind, bool(input_db), output_kind
+        self.clip_value = None if clip_value is None else float(clip_value)
+        self.clip_percentile, self.min_valid_fraction = float(clip_percentile), float(min_valid_fraction)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SarJepaProcessor) and self.to_dict() == other.to_dict()
+
+    __hash__ = None
 
     @classmethod
     def from_config(cls, config, **overrides) -> "SarJepaProcessor":
@@ -217,10 +233,12 @@ class SarJepaProcessor(SavableProcessor):
         self.clip_value = float(np.percentile(pixels, self.clip_percentile)) or 1.0
         return self
 
-    def __call__(self, source: str | Path | SarRaster | np.ndarray) -> dict[str, torch.Tensor]:
-        """A GeoTIFF path, a `SarRaster` or a linear array (C, H, W) of `input_kind` → {"pixel_values": (C, S, S)}."""
+    def prepare(self, source: str | Path | SarRaster | np.ndarray) -> torch.Tensor:
+        """One GeoTIFF path, `SarRaster` or linear array (C, H, W) / (H, W) of `input_kind` → (C, S, S) in [0, 1]."""
         if isinstance(source, str | Path):
             source = self.read(source)
+        if isinstance(source, torch.Tensor):
+            source = source.numpy()
         if isinstance(source, np.ndarray):
             data = source if source.ndim == 3 else source[None]
             valid = np.isfinite(data).all(axis=0)
@@ -231,7 +249,18 @@ class SarJepaProcessor(SavableProcessor):
                 f"{source.source or 'the chip'} is {source.values.shape[-2]}×{source.values.shape[-1]} px, more "
                 f"than 4× smaller than the model input {self.image_size}; use larger chips or a smaller image_size"
             )
-        return {"pixel_values": self.scale(source.values, source.valid, source.source or "input")}
+        return self.scale(source.values, source.valid, source.source or "input")
+
+    def __call__(self, images, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+        """One source or a list of them (see `prepare`) → `BatchFeature(pixel_values=(B, C, S, S))`."""
+        sources = list(images) if isinstance(images, list | tuple) else [images]
+        if not sources:
+            raise ValueError("no SAR chips to process")
+        pixels = torch.stack([self.prepare(source) for source in sources])
+        return BatchFeature({"pixel_values": pixels.numpy()}, tensor_type=return_tensors)
+
+    def preprocess(self, images, return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+        return self(images, return_tensors=return_tensors)
 
     # ---------------------------------------------------------------- chipping
     def chip(self, path: str | Path, size: int | None = None, stride: int | None = None) -> list[SarRaster]:
@@ -255,9 +284,6 @@ class SarJepaProcessor(SavableProcessor):
                 if tile.valid.mean() >= self.min_valid_fraction:
                     tiles.append(tile)
         return tiles
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def write_geotiff(

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from jepa_core.overrides import ConfigFieldError
 
 from .configuration_stem_jepa import CHORALE_INSTRUMENTS, StemJepaConfig
 
@@ -246,10 +247,12 @@ def default_songs(split: str, config: StemJepaConfig) -> list[ScoreSong]:
         raise ValueError(f"unknown split {split!r}; use one of {list(SPLITS)}")
     missing = [name for name in CHORALE_INSTRUMENTS if name not in config.instrument_names]
     if missing:
-        raise ValueError(
+        raise ConfigFieldError(
             f"the embedded chorale data has the stems {list(CHORALE_INSTRUMENTS)} but the config's instrument_names "
-            f"{list(config.instrument_names)} lack {missing}; use the tiny or small preset, set instrument_names, "
-            "or pass your own stems with --data"
+            f"{list(config.instrument_names)} lack {missing}; use the tiny or small preset, pass your own stems "
+            "with --data, or name the chorale voices",
+            "instrument_names",
+            list(CHORALE_INSTRUMENTS),
         )
     first, last = SPLITS[split]
     try:

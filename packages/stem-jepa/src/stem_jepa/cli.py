@@ -4,9 +4,11 @@ import argparse
 import sys
 
 import numpy as np
+from jepa_core.processing import load_processor
 
 from .data import read_mono
 from .modeling_stem_jepa import StemJepaModel
+from .processor_stem_jepa import StemJepaProcessor
 from .retrieval import rank_stems
 
 
@@ -23,9 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         model = StemJepaModel.from_pretrained(args.model).eval()
+        processor = load_processor(args.model, StemJepaProcessor)  # the run's; None → the config's
         mix = read_mono(args.mix, model.config)
         candidates = [read_mono(path, model.config) for path in args.candidates]
-        scores, order = rank_stems(model, mix, candidates, args.instrument)
+        rate = model.config.sample_rate  # read_mono resamples to the model's rate
+        scores, order = rank_stems(model, mix, candidates, args.instrument, processor, sampling_rate=rate)
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"stem-jepa-rank: error: {error}", file=sys.stderr)
         return 2

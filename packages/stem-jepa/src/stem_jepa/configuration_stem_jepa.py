@@ -1,7 +1,10 @@
 """Stem-JEPA configuration: every hyper-parameter of the reference (SonyCSLParis/Stem-JEPA), its values as defaults."""
 
+import numpy as np
+import torch
 from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
+from jepa_core.overrides import ConfigFieldError
 
 Names = tuple[str, ...] | list[str]
 
@@ -10,6 +13,8 @@ CHORALE_INSTRUMENTS = ("soprano", "alto", "tenor", "bass")
 PREDICTOR_TYPES = ("mlp", "transformer")
 CONTEXT_MODES = ("uniform", "max", "one")
 CONDITIONINGS = ("concat", "none")
+SILENCE_MODES = ("relative", "absolute")
+SILENCE_FLOOR = 1e-4  # a stem below this peak is digital silence in either mode
 
 _PAPER_OPTIM = dict(
     learning_rate=3e-4, start_learning_rate=0.0, final_learning_rate=0.0, warmup_ratio=250 / 23_400,
@@ -37,6 +42,8 @@ class StemJepaConfig(JepaConfig):
     the classes the predictor is conditioned on (the reference: MUSDB's four, in its channel order).
     `predictor_type="mlp"` is the reference default (per-patch MLP, `pred_mlp_*`); `"transformer"` uses the
     `pred_*` transformer fields. `loss_type="norm_mse"` is 2 − 2·cos on per-token standardised targets.
+    Silence (`silence_threshold`, `silence_mode`): see `active_stems`. With `--data`, the training split's stem
+    names become `instrument_names` when the config's do not cover them (see `data.infer_instruments`).
     """
 
     model_type = "jepa_stem"
@@ -77,6 +84,7 @@ class StemJepaConfig(JepaConfig):
     pred_num_attention_heads: int | None = 16
     context_mode: str = "uniform"
     silence_threshold: float = 0.1
+    silence_mode: str = "relative"
     loss_type: str = "norm_mse"
     ema_momentum_start: float = 0.99995
     ema_momentum_end: float = 0.99999
@@ -98,6 +106,7 @@ class StemJepaConfig(JepaConfig):
         checks = [
             (self.predictor_type in PREDICTOR_TYPES, f"predictor_type must be one of {PREDICTOR_TYPES}"),
             (self.context_mode in CONTEXT_MODES, f"context_mode must be one of {CONTEXT_MODES}"),
+            (self.silence_mode in SILENCE_MODES, f"silence_mode must be one of {SILENCE_MODES}"),
             (self.pred_conditioning in CONDITIONINGS, f"pred_conditioning must be one of {CONDITIONINGS}"),
             (self.n_mels % self.patch_size == 0, "n_mels must be a multiple of patch_size"),
             (self.num_frames % self.patch_size == 0, "num_frames must be a multiple of patch_size"),
@@ -108,6 +117,18 @@ class StemJepaConfig(JepaConfig):
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"invalid StemJepaConfig: {message}")
+
+    def active_stems(self, peaks) -> torch.Tensor:
+        """(..., S) peak amplitudes of the stems of a song or chunk → (..., S) bool: not silent.
+
+        `silence_mode="relative"` (default): a stem is active when its peak exceeds `silence_threshold` times the
+        loudest stem's of the same song or chunk (and `SILENCE_FLOOR`), so that quietly mastered songs keep their
+        stems; "absolute": the reference's rule, peak > `silence_threshold` (0.1) on the raw waveform."""
+        peaks = torch.as_tensor(np.asarray(peaks) if not isinstance(peaks, torch.Tensor) else peaks).float()
+        if self.silence_mode == "absolute":
+            return peaks > self.silence_threshold
+        loudest = peaks.amax(dim=-1, keepdim=True) if peaks.numel() else peaks
+        return (peaks > self.silence_threshold * loudest) & (peaks > SILENCE_FLOOR)
 
     @property
     def num_instruments(self) -> int:
@@ -127,8 +148,10 @@ class StemJepaConfig(JepaConfig):
         """Class index of an instrument name; a clear error for unknown names."""
         key = name.lower()
         if key not in self.instrument_names:
-            raise ValueError(
+            raise ConfigFieldError(
                 f"unknown instrument {name!r}; this model knows {list(self.instrument_names)}. Rename the stem, "
-                "or pretrain with instrument_names=[...] listing your stems' names"
+                "or pretrain with instrument_names listing your stems' names",
+                "instrument_names",
+                [*self.instrument_names, key],
             )
         return self.instrument_names.index(key)

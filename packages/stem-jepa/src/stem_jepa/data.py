@@ -5,6 +5,10 @@ the instrument; `mixture.*` is skipped), or multichannel files whose channels ar
 `config.instrument_names` order (MUSDB-style 4-channel wavs); `train/` and `test/` subfolders are used as splits
 when present. Or a `datasets` data set (in memory, or saved with `save_to_disk`) with one audio column per
 instrument.
+
+Every data set carries the `processor` that turns its audio into log-mels (`StemJepaProcessor.from_config(config)`
+when none is given: the front end's fields are config fields) and `class_names` (the instrument names). Splits:
+"train", "test" and "all" (every song).
 """
 
 import io
@@ -14,11 +18,16 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from jepa_core.data_checks import read_files
+from jepa_core.domain import SPLITS
+from jepa_core.overrides import ConfigFieldError, config_fields
 from jepa_core.saved_datasets import is_saved_dataset, load_saved_split
 from torch.utils.data import Dataset
 
-from .chorales import SPLITS, default_songs
+from .chorales import SPLITS as CHORALE_SPLITS
+from .chorales import default_songs
 from .configuration_stem_jepa import StemJepaConfig
+from .processor_stem_jepa import StemJepaProcessor
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 SKIPPED_STEMS = ("mixture", "mix")
@@ -42,22 +51,33 @@ class AudioSong:
 
 
 class StemChunks(Dataset):
-    """Fixed-length chunks of multitrack songs: `{"stems": (S, chunk), "instruments": (S,)}`.
+    """Fixed-length chunks of multitrack songs: `{"stems": (S, chunk), "instruments": (S,), "input_values":
+    (1, n_mels, frames)}`, the last the log-mel of the chunk's mix (all stems summed), made by `processor`.
 
     Chunks start every `hop` samples (default: half a chunk); a song shorter than a chunk gives one chunk,
-    zero-padded at the end.
+    zero-padded at the end. `ids` name each chunk (`song@start_s`); `class_names` are the instruments.
     """
 
-    def __init__(self, songs: list, chunk_samples: int, hop: int | None = None):
+    def __init__(
+        self,
+        songs: list,
+        chunk_samples: int,
+        hop: int | None = None,
+        processor: StemJepaProcessor | None = None,
+        class_names: list[str] | None = None,
+    ):
         if not songs:
             raise ValueError("no songs given")
-        self.songs, self.chunk_samples = songs, chunk_samples
+        self.songs, self.chunk_samples, self.class_names = songs, chunk_samples, class_names
+        self.processor = processor
         hop = hop or max(1, chunk_samples // 2)
         self.index = [
             (song_index, start)
             for song_index, song in enumerate(songs)
             for start in range(0, max(1, song.num_samples - chunk_samples + 1), hop)
         ]
+        rate = processor.sampling_rate if processor is not None else None
+        self.ids = [f"{songs[i].name}@{start / rate if rate else start:g}" for i, start in self.index]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -68,11 +88,27 @@ class StemChunks(Dataset):
         stems = torch.zeros(len(song.instruments), self.chunk_samples)
         segment = torch.from_numpy(np.ascontiguousarray(song.segment(start, self.chunk_samples), dtype=np.float32))
         stems[:, : segment.shape[1]] = segment
-        return {"stems": stems, "instruments": torch.tensor(song.instruments, dtype=torch.long)}
+        sample = {"stems": stems, "instruments": torch.tensor(song.instruments, dtype=torch.long)}
+        if self.processor is not None:
+            sample["input_values"] = self.processor.spectrogram(stems.sum(dim=0))[0]
+        return sample
 
 
-def default_dataset(split: str, config: StemJepaConfig) -> StemChunks:
-    return StemChunks(default_songs(split, config), config.chunk_samples)
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {list(SPLITS)}")
+
+
+def chunks_of(songs: list, config: StemJepaConfig, processor: StemJepaProcessor | None) -> StemChunks:
+    processor = processor if processor is not None else StemJepaProcessor.from_config(config)
+    return StemChunks(songs, config.chunk_samples, processor=processor, class_names=list(config.instrument_names))
+
+
+def default_dataset(split: str, config: StemJepaConfig, processor: StemJepaProcessor | None = None) -> StemChunks:
+    """Chunks of the embedded chorales: 48 train songs, 24 test songs, or all 72 ("all")."""
+    check_split(split)
+    names = list(CHORALE_SPLITS) if split == "all" else [split]
+    return chunks_of([song for name in names for song in default_songs(name, config)], config, processor)
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:
@@ -113,8 +149,8 @@ def _song_from_stems(song: str, stems: dict[str, tuple[np.ndarray, int]], config
     for name in stems:
         try:
             instruments.append(config.instrument_index(Path(name).stem))
-        except ValueError as error:
-            raise ValueError(f"song {song}, stem {name}: {error}") from None
+        except ConfigFieldError as error:  # keeps its field, so that the CLI names `--set instrument_names=…`
+            raise ConfigFieldError(f"song {song}, stem {name}: {error.problem}", error.field, error.value) from None
     if len(set(instruments)) != len(instruments):
         raise ValueError(f"song {song} has two stems for the same instrument: {list(stems)}")
     rates = {name: rate for name, (_, rate) in stems.items()}
@@ -122,8 +158,14 @@ def _song_from_stems(song: str, stems: dict[str, tuple[np.ndarray, int]], config
         raise ValueError(f"song {song}: stems have different sample rates {rates}; resample them to one rate")
     mono = {name: audio.mean(axis=0) if audio.ndim == 2 else audio for name, (audio, _) in stems.items()}
     lengths = {name: len(audio) for name, audio in mono.items()}
+    longest = max(lengths.values())
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"song {song}: stems have different lengths (samples) {lengths}; trim or pad them to one")
+        rate = next(iter(rates.values()))
+        short = ", ".join(f"{name} ({count / rate:.2f} s)" for name, count in lengths.items() if count < longest)
+        raise ValueError(
+            f"song {song}: truncated stem(s) {short}; the other stems last {longest / rate:.2f} s. Re-export the "
+            "truncated file(s), or trim every stem of the song to one length"
+        )
     audio = _resample(np.stack(list(mono.values())).astype(np.float32), next(iter(rates.values())), config)
     return AudioSong(Path(song).name, audio, instruments)
 
@@ -144,20 +186,62 @@ def _song_from_multichannel(path: Path, config: StemJepaConfig) -> AudioSong:
     return AudioSong(path.stem, _resample(audio, rate, config), list(range(config.num_instruments)))
 
 
+def song_entries(root: Path) -> list[Path]:
+    """The songs of a folder: subfolders of stem files and multichannel audio files."""
+    return [
+        entry
+        for entry in sorted(root.iterdir())
+        if (entry.is_dir() and entry.name not in CHORALE_SPLITS)
+        or (entry.is_file() and entry.suffix.lower() in AUDIO_SUFFIXES)
+    ]
+
+
+def stem_names(entries: list[Path]) -> list[str]:
+    """The instrument names the stem files of song folders give (file names without suffix, lower case; `mixture`
+    skipped), sorted (MUSDB's bass, drums, other, vocals come out in the reference's channel order)."""
+    return sorted(
+        {
+            p.stem.lower()
+            for entry in entries
+            if entry.is_dir()
+            for p in entry.iterdir()
+            if p.suffix.lower() in AUDIO_SUFFIXES and p.stem.lower() not in SKIPPED_STEMS
+        }
+    )
+
+
+def infer_instruments(config: StemJepaConfig, names: list[str]) -> StemJepaConfig:
+    """`config` with `instrument_names` taken from the files' stem names when the config's do not cover them (the
+    MUSDB / MoisesDB names under the tiny preset's chorale voices); unchanged when they do."""
+    if not names or set(names) <= set(config.instrument_names):
+        return config
+    values = {**config.to_dict(), "instrument_names": list(names)}
+    return type(config)(**{k: v for k, v in values.items() if k in config_fields(type(config))})
+
+
+def _read_song(entry: Path, config: StemJepaConfig) -> tuple[AudioSong | None, str | None]:
+    try:
+        if entry.is_dir():
+            return _song_from_stem_files(entry, config), None
+        return _song_from_multichannel(entry, config), None
+    except ConfigFieldError:
+        raise
+    except ValueError as error:
+        return None, str(error).removeprefix(f"song {entry}: ")
+
+
 def load_songs(path: str | Path, config: StemJepaConfig) -> list[AudioSong]:
-    """Songs of a folder: subfolders of stem files and/or multichannel audio files (see the module docstring)."""
+    """Songs of a folder: subfolders of stem files and/or multichannel audio files (see the module docstring),
+    read through the pre-check: every unreadable song, truncated stem, or song with fewer than 2 stems is listed at
+    once (`on_bad_file="skip"` leaves them out)."""
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder of songs (one subfolder of stem files per song)")
-    songs = []
-    for entry in sorted(root.iterdir()):
-        if entry.is_dir() and entry.name not in SPLITS:
-            songs.append(_song_from_stem_files(entry, config))
-        elif entry.is_file() and entry.suffix.lower() in AUDIO_SUFFIXES:
-            songs.append(_song_from_multichannel(entry, config))
-    if not songs:
+    entries = song_entries(root)
+    if not entries:
         raise ValueError(f"{root} holds no songs: expected subfolders of stem files or multichannel audio files")
-    return songs
+    good = read_files(entries, lambda entry: _read_song(entry, config), lambda value: value[1], config.on_bad_file)
+    return [song for _, (song, _) in good]
 
 
 def _cell_audio(value, rate: int) -> tuple[np.ndarray, int]:
@@ -181,9 +265,12 @@ def songs_from_dataset(table, config: StemJepaConfig) -> list[AudioSong]:
 
     columns = [c for c in table.column_names if c.lower() in config.instrument_names]
     if len(columns) < 2:
-        raise ValueError(
+        audio = [c for c in table.column_names if c.lower() not in ("name", "sampling_rate", "mixture", "mix")]
+        raise ConfigFieldError(
             f"the data set has columns {table.column_names}; it needs one audio column per instrument, named after "
-            f"at least 2 of {list(config.instrument_names)} (or set instrument_names to your stems' names)"
+            f"at least 2 of {list(config.instrument_names)}, or instrument_names set to its stems' names",
+            "instrument_names",
+            [c.lower() for c in audio],
         )
     for column in columns:  # read audio bytes with soundfile: `datasets` decoding needs torchcodec
         if isinstance(table.features[column], Audio):
@@ -199,13 +286,41 @@ def songs_from_dataset(table, config: StemJepaConfig) -> list[AudioSong]:
 
 
 def load_split_songs(path: str | Path, split: str, config: StemJepaConfig) -> list[AudioSong]:
-    """A `datasets.save_to_disk` folder (its `split` when it holds several), else `path/<split>` when it exists
-    (MUSDB layout), else `path` itself."""
+    """A `datasets.save_to_disk` folder (its `split` when it holds several; "all": every split), else
+    `path/<split>` when it exists (MUSDB layout; "all": `train/` and `test/`), else `path` itself."""
+    check_split(split)
     root = Path(path)
     if is_saved_dataset(root):
-        return songs_from_dataset(load_saved_split(root, split), config)
+        if split != "all":
+            return songs_from_dataset(load_saved_split(root, split), config)
+        from datasets import DatasetDict, load_from_disk
+
+        data = load_from_disk(str(root))
+        tables = list(data.values()) if isinstance(data, DatasetDict) else [data]
+        return [song for table in tables for song in songs_from_dataset(table, config)]
+    if split == "all":
+        folders = [root / name for name in CHORALE_SPLITS if (root / name).is_dir()]
+        return [song for folder in folders or [root] for song in load_songs(folder, config)]
     return load_songs(root / split if (root / split).is_dir() else root, config)
 
 
-def load_dataset(path: str, split: str, config: StemJepaConfig) -> StemChunks:
-    return StemChunks(load_split_songs(path, split, config), config.chunk_samples)
+def split_folders(path: str | Path, split: str) -> list[Path]:
+    root = Path(path)
+    if split == "all":
+        return [root / name for name in CHORALE_SPLITS if (root / name).is_dir()] or [root]
+    return [root / split if (root / split).is_dir() else root]
+
+
+def load_dataset(
+    path: str, split: str, config: StemJepaConfig, processor: StemJepaProcessor | None = None
+) -> StemChunks:
+    """`--data`: the train split read without a processor takes its `instrument_names` from the stem files when
+    the config's do not cover them (`infer_instruments`; `dataset.config` is the config to build), the other
+    splits use the config's (the run's)."""
+    check_split(split)
+    if processor is None and split == "train" and Path(path).is_dir() and not is_saved_dataset(path):
+        entries = [e for folder in split_folders(path, split) if folder.is_dir() for e in song_entries(folder)]
+        config = infer_instruments(config, stem_names(entries))
+    dataset = chunks_of(load_split_songs(path, split, config), config, processor)
+    dataset.config = config
+    return dataset

@@ -20,7 +20,7 @@ class StemViewCollator(MaskCollator):
     def __init__(self, config: StemJepaConfig, seed: int = 0):
         super().__init__(seed)
         self.config = config
-        self.processor = StemJepaProcessor(config)
+        self.processor = StemJepaProcessor.from_config(config)
 
     def collate_samples(self, samples: list[dict]) -> dict:
         if not samples:
@@ -35,7 +35,7 @@ class StemViewCollator(MaskCollator):
             count = sample["stems"].shape[0]
             stems[row, :count] = torch.as_tensor(sample["stems"], dtype=torch.float32)
             instruments[row, :count] = torch.as_tensor(sample["instruments"], dtype=torch.long)
-        active = (stems.abs().amax(dim=-1) > self.config.silence_threshold) & (instruments >= 0)
+        active = self.config.active_stems(stems.abs().amax(dim=-1)) & (instruments >= 0)
         return {"stems": stems, "instruments": instruments, "active": active}
 
     def choose_views(self, instruments: torch.Tensor, active: torch.Tensor) -> tuple[int, list[int]]:
@@ -62,7 +62,7 @@ class StemViewCollator(MaskCollator):
             context.append(stems[row, mix].sum(dim=0))
             classes.append(int(instruments[row, chosen]))
         return {
-            "context_values": self.processor(torch.stack(context)),
-            "target_values": self.processor(torch.stack(target)),
+            "context_values": self.processor.spectrogram(torch.stack(context)),
+            "target_values": self.processor.spectrogram(torch.stack(target)),
             "instrument": torch.tensor(classes, dtype=torch.long),
         }

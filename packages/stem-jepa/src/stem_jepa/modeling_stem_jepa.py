@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from jepa_core.layers import PatchEmbed2d, sincos_2d
 from jepa_core.losses import jepa_loss
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, JepaPreTrainingOutput, build_encoder
-from jepa_core.targets import EmaTarget
 from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
@@ -182,31 +181,47 @@ def stem_loss(predictions: torch.Tensor, targets: torch.Tensor, config: StemJepa
 
 
 class StemJepaForPreTraining(StemJepaPreTrainedModel, JepaForPreTraining):
-    """Online `StemJepaModel` (encoder + predictor) against an EMA copy of its encoder.
+    """Online encoder + instrument-conditioned predictor against an EMA copy of the encoder, built by the core's
+    `JepaForPreTraining` hooks: `context_encoder` is a `StemEncoder`, `predictor` the stem predictor,
+    `target.encoder` the EMA copy (no masks: the predictor maps the whole context grid to the target grid).
 
     Batches come from `StemViewCollator`: `context_values` (the mix of other stems), `target_values` (the isolated
     stem) and `instrument` (its class). `export_encoder()` gives the EMA encoder with the online predictor.
+    Checkpoints written before the hooks (`online.encoder.*`, `online.predictor.*`) still load.
     """
 
     encoder_class = StemJepaModel
+    _legacy_prefixes = {"online.encoder.": "context_encoder.", "online.predictor.": "predictor."}
 
-    def __init__(self, config: StemJepaConfig):
-        JepaPreTrainedModel.__init__(self, config)
-        self.online = StemJepaModel(config)
-        self.target = EmaTarget(self.online.encoder)
-        self.post_init()
-        self.target.sync()
+    def make_context_encoder(self) -> nn.Module:
+        return StemEncoder(self.config)
+
+    def make_predictor(self) -> nn.Module:
+        return build_stem_predictor(self.config)
+
+    def make_extra_modules(self) -> None:
+        self._register_load_state_dict_pre_hook(self._rename_legacy_keys)
+
+    def _rename_legacy_keys(self, state_dict: dict, prefix: str, *args) -> None:
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            for old, new in self._legacy_prefixes.items():
+                if key.startswith(prefix + old):
+                    state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+
+    def predict(self, context_values: torch.Tensor, instrument: torch.Tensor) -> torch.Tensor:
+        """The online prediction (B, N, D) of the stem of class `instrument` that fits the mix."""
+        return self.predictor(self.context_encoder(context_values), instrument)
 
     def export_encoder(self) -> StemJepaModel:
         model = StemJepaModel(self.config).to(next(self.parameters()).device)
         model.encoder.load_state_dict(self.target.encoder.state_dict())
-        model.predictor.load_state_dict(self.online.predictor.state_dict())
+        model.predictor.load_state_dict(self.predictor.state_dict())
         return model.eval()
 
     def forward(
         self, context_values: torch.Tensor, target_values: torch.Tensor, instrument: torch.Tensor, **unused
     ) -> JepaPreTrainingOutput:
-        predictions = self.online.predict(context_values, instrument)
+        predictions = self.predict(context_values, instrument)
         with torch.no_grad():
             targets = self.target.encoder(target_values)
         loss = stem_loss(predictions, targets, self.config)

@@ -6,6 +6,8 @@ prediction from the mix of the other stems (`predictor(encoder(mix), instrument)
 embedding of an isolated stem; candidates are all non-silent stems of all tracks.
 """
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,8 @@ from torch import nn
 from .configuration_stem_jepa import StemJepaConfig
 from .modeling_stem_jepa import StemJepaForPreTraining, StemJepaModel
 from .processor_stem_jepa import StemJepaProcessor
+
+logger = logging.getLogger(__name__)
 
 
 def pool_chunks(hidden: list[torch.Tensor], num_freq: int) -> torch.Tensor:
@@ -32,14 +36,14 @@ class StemEmbedder:
     `StemJepaForPreTraining` (online encoder + predictor for queries, EMA target encoder for keys, as the paper)."""
 
     def __init__(self, model: StemJepaModel | StemJepaForPreTraining, processor: StemJepaProcessor | None = None):
-        online = model.online if isinstance(model, StemJepaForPreTraining) else model
-        self.config: StemJepaConfig = online.config
-        self.context_encoder, self.predictor = online.encoder, online.predictor
-        self.key_encoder: nn.Module = (
-            model.target.encoder if isinstance(model, StemJepaForPreTraining) else online.encoder
-        )
-        self.processor = processor or StemJepaProcessor(self.config)
-        self.device = next(online.parameters()).device
+        self.config: StemJepaConfig = model.config
+        if isinstance(model, StemJepaForPreTraining):
+            self.context_encoder, self.key_encoder = model.context_encoder, model.target.encoder
+        else:
+            self.context_encoder = self.key_encoder = model.encoder
+        self.predictor: nn.Module = model.predictor
+        self.processor = processor if processor is not None else StemJepaProcessor.from_config(self.config)
+        self.device = next(model.parameters()).device
         self.num_freq = self.config.grid_shape[0]
 
     def _encode(self, encoder: nn.Module, waveform, instrument: int | None = None) -> torch.Tensor:
@@ -71,18 +75,28 @@ def _instrument_index(config: StemJepaConfig, instrument: int | str) -> int:
 
 
 def rank_stems(
-    model: StemJepaModel | StemJepaForPreTraining, mix, candidates, instrument: int | str
+    model: StemJepaModel | StemJepaForPreTraining,
+    mix,
+    candidates,
+    instrument: int | str,
+    processor: StemJepaProcessor | None = None,
+    *,
+    sampling_rate: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Score how well each candidate stem fits the mix as the given instrument.
 
     `mix` is a mono waveform (T,) and `candidates` a list of waveforms (or a (K, T) array), all at
-    `config.sample_rate`. Returns (scores (K,), order (K,)): cosine similarities between the predicted and the
-    candidates' embeddings (higher fits better), and candidate indices from best to worst.
+    `sampling_rate` (required: audio at another rate than the model's would be ranked wrongly; it is resampled
+    with librosa to `config.sample_rate`). Returns (scores (K,), order (K,)): cosine similarities between the
+    predicted and the candidates' embeddings (higher fits better), and candidate indices from best to worst.
+    `processor`: the one saved with the model (default: the one its config describes).
     """
-    embedder = StemEmbedder(model)
+    embedder = StemEmbedder(model, processor)
     candidates = list(candidates)
     if not candidates:
         raise ValueError("no candidate stems given")
+    mix = embedder.processor.waveform(mix, sampling_rate)
+    candidates = [embedder.processor.waveform(stem, sampling_rate) for stem in candidates]
     query = normalize_embeddings(embedder.query(mix, _instrument_index(embedder.config, instrument)))
     keys = normalize_embeddings(torch.stack([embedder.key(stem) for stem in candidates]))
     scores = (keys @ query).cpu()
@@ -110,18 +124,22 @@ def retrieval_metrics(queries: torch.Tensor, keys: torch.Tensor, matches: torch.
     }
 
 
-def stem_retrieval(model: StemJepaModel | StemJepaForPreTraining, songs: list) -> dict[str, float]:
+def stem_retrieval(
+    model: StemJepaModel | StemJepaForPreTraining, songs: list, processor: StemJepaProcessor | None = None
+) -> dict[str, float]:
     """The reference protocol: for every track and non-silent stem, predict it from the sum of the other stems,
     then rank the true stem among all non-silent stems of all tracks."""
-    embedder = StemEmbedder(model)
-    queries, keys = [], []
+    embedder = StemEmbedder(model, processor)
+    queries, keys, silent = [], [], []
     was_training = [m.training for m in (embedder.context_encoder, embedder.key_encoder, embedder.predictor)]
     for module in (embedder.context_encoder, embedder.key_encoder, embedder.predictor):
         module.eval()
     try:
         for song in songs:
             stems = np.asarray(song.segment(0, song.num_samples), dtype=np.float32)
-            active = np.abs(stems).max(axis=1) > embedder.config.silence_threshold
+            active = embedder.config.active_stems(np.abs(stems).max(axis=1)).numpy()
+            if not active.any():
+                silent.append(song.name)
             for index in np.flatnonzero(active):
                 others = np.delete(stems, index, axis=0).sum(axis=0)
                 queries.append(embedder.query(others, song.instruments[index]))
@@ -131,6 +149,11 @@ def stem_retrieval(model: StemJepaModel | StemJepaForPreTraining, songs: list) -
             (embedder.context_encoder, embedder.key_encoder, embedder.predictor), was_training, strict=True
         ):
             module.train(mode)
+    if silent:
+        logger.warning("stem retrieval leaves out %d silent song(s): %s", len(silent), ", ".join(silent))
     if len(keys) < 2:
-        raise ValueError("stem retrieval needs at least 2 non-silent stems across the songs")
+        raise ValueError(
+            f"stem retrieval needs at least 2 non-silent stems across the songs; found {len(keys)} (see "
+            "silence_threshold and silence_mode)"
+        )
     return retrieval_metrics(torch.stack(queries).cpu(), torch.stack(keys).cpu(), torch.arange(len(keys)))

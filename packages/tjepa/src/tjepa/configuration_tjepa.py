@@ -2,6 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
+from jepa_core.overrides import ConfigFieldError
 
 Range = tuple[float, float] | list[float]
 POOLS = ("flatten", "mean", "register")
@@ -81,9 +82,17 @@ class TabularJepaConfig(JepaConfig):
             if not 0 < low <= high <= 1:
                 raise ValueError(f"{name} must satisfy 0 < min <= max <= 1, got {getattr(self, name)}")
         if self.context_share[0] + self.target_share[0] > 1:
-            raise ValueError("the minimum context and target shares add up to more than all features")
+            low = round(1 - self.context_share[0], 3)
+            raise ConfigFieldError(
+                f"the minimum context and target shares ({self.context_share[0]} + {self.target_share[0]}) add up to "
+                "more than all features",
+                "target_share",
+                [low, max(low, min(self.target_share[1], 1 - self.context_share[0]))],
+            )
         if self.probe_pool not in POOLS:
-            raise ValueError(f"probe_pool must be one of {POOLS}, got {self.probe_pool!r}")
+            raise ConfigFieldError(
+                f"probe_pool must be one of {POOLS}, got {self.probe_pool!r}", "probe_pool", "flatten"
+            )
         if self.num_register_tokens < 0:
             raise ValueError(f"num_register_tokens must be >= 0, got {self.num_register_tokens}")
         super().__post_init__(**kwargs)

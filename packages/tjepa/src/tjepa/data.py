@@ -1,4 +1,10 @@
-"""Tables for T-JEPA: the embedded scikit-learn tables, user files (CSV / Parquet / `datasets` folders), splits."""
+"""Tables for T-JEPA: the embedded scikit-learn tables, user files (CSV / Parquet / `datasets` folders), splits.
+
+Splits are "train", "test" and "all" (every row, for `jepa embed`). With no processor given, one is fitted on
+the train rows and carried as `dataset.processor`; a given processor (e.g. the one saved in a run) is used as
+it is and checked against the model config. Data sets expose `labels` (the target column: class codes, or
+floats for regression), `class_names` (classification) and `ids` (the rows' index in the source).
+"""
 
 from pathlib import Path
 
@@ -17,15 +23,23 @@ SKLEARN_TABLES = {
     "diabetes": sklearn_datasets.load_diabetes,
 }
 DEFAULT_TABLE = "breast_cancer"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "all")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
 
 class TabularDataset(Dataset):
     """Processed rows: each sample is {"numerical_features", "categorical_features"[, "labels"]}."""
 
-    def __init__(self, tensors: dict[str, torch.Tensor], processor: TabularJepaProcessor):
+    def __init__(self, tensors: dict[str, torch.Tensor], processor: TabularJepaProcessor, ids: list[str] | None = None):
         self.tensors, self.processor = tensors, processor
+        self.ids = ids if ids is not None else [str(i) for i in range(len(self))]
+        classes = processor.classes if processor.task == "classification" else None
+        self.class_names = [str(c) for c in classes] if classes is not None else None
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The target column (class codes, or float values for regression), or None when the rows have none."""
+        return self.tensors.get("labels")
 
     def __len__(self) -> int:
         return len(self.tensors["numerical_features"])
@@ -42,15 +56,20 @@ def sklearn_table(name: str) -> pd.DataFrame:
 
 
 def split_table(frame: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deterministic shuffled train / test split."""
+    """Deterministic shuffled train / test split; rows keep their index (their ids)."""
     if len(frame) < 2:
         raise ValueError(f"a table of {len(frame)} rows cannot be split into train and test")
     train, test = train_test_split(frame, test_size=test_size, random_state=seed)
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return train, test
 
 
 def _split_file(folder: Path, split: str) -> Path | None:
     return next((folder / f"{split}{s}" for s in TABLE_SUFFIXES if (folder / f"{split}{s}").is_file()), None)
+
+
+def _named(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of a split file indexed `<split>-<row>`, so that ids stay unique when splits are put together."""
+    return frame.set_axis([f"{split}-{i}" for i in range(len(frame))], axis=0)
 
 
 def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,14 +85,14 @@ def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
     if path.is_dir():
         train_file, test_file = _split_file(path, "train"), _split_file(path, "test")
         if train_file and test_file:
-            return read_table(train_file), read_table(test_file)
+            return _named(read_table(train_file), "train"), _named(read_table(test_file), "test")
         if (path / "dataset_dict.json").is_file():
             import datasets
 
             splits = datasets.load_from_disk(str(path))
-            if not set(SPLITS) <= set(splits):
+            if not {"train", "test"} <= set(splits):
                 raise ValueError(f"{path} holds the splits {list(splits)}; T-JEPA needs 'train' and 'test'")
-            return read_table(splits["train"]), read_table(splits["test"])
+            return _named(read_table(splits["train"]), "train"), _named(read_table(splits["test"]), "test")
     return split_table(read_table(path), seed=seed)
 
 
@@ -84,21 +103,37 @@ def processed_split(
     config: TabularJepaConfig | None = None,
     processor: TabularJepaProcessor | None = None,
 ) -> TabularDataset:
-    """`split` of (train, test) processed by `processor` (fitted on `train` if not given), checked against `config`."""
+    """`split` of (train, test) ("all": both) processed by `processor`, or by one fitted on `train` (no config
+    check then: `adapt_config` sizes the model for the table). A given processor is checked against `config`
+    (a `ConfigFieldError` names the field to set)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if processor is None:
         processor = TabularJepaProcessor(verbose=False).fit(train)
-    if config is not None:
+    elif config is not None:
         processor.check_config(config)
-    return TabularDataset(processor.transform(train if split == "train" else test), processor)
+    frame = {"train": train, "test": test}.get(split)
+    if frame is None:
+        frame = pd.concat([train, test]).sort_index() if _sortable(train, test) else pd.concat([train, test])
+    return TabularDataset(processor.transform(frame), processor, [str(i) for i in frame.index])
 
 
-def default_dataset(split: str, config: TabularJepaConfig | None = None, seed: int = 0) -> TabularDataset:
+def _sortable(train: pd.DataFrame, test: pd.DataFrame) -> bool:
+    return pd.api.types.is_integer_dtype(train.index) and pd.api.types.is_integer_dtype(test.index)
+
+
+def default_dataset(
+    split: str,
+    config: TabularJepaConfig | None = None,
+    processor: TabularJepaProcessor | None = None,
+    seed: int = 0,
+) -> TabularDataset:
     """The embedded breast_cancer table (569 rows, 30 numerical features, binary target), split 80 / 20."""
-    return processed_split(*split_table(sklearn_table(DEFAULT_TABLE), seed=seed), split, config)
+    return processed_split(*split_table(sklearn_table(DEFAULT_TABLE), seed=seed), split, config, processor)
 
 
-def load_dataset(path: str, split: str, config: TabularJepaConfig | None = None) -> TabularDataset:
-    """A user's table (see `table_splits`), processed with a processor fitted on its train split."""
-    return processed_split(*table_splits(path), split, config)
+def load_dataset(
+    path: str, split: str, config: TabularJepaConfig | None = None, processor: TabularJepaProcessor | None = None
+) -> TabularDataset:
+    """A user's table (see `table_splits`), processed with `processor` or one fitted on its train split."""
+    return processed_split(*table_splits(path), split, config, processor)

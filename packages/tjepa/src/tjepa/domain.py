@@ -1,52 +1,61 @@
-"""The `tjepa` domain plugin for the `jepa` command, and its downstream evaluation."""
+"""The `tjepa` domain plugin for the `jepa` command.
 
-from pathlib import Path
+Evaluation is the core's: the frozen encoder embeds the train and test rows as `config.probe_pool` pools them
+(default "flatten": the [REG] and feature tokens concatenated, the paper's representation), then a linear probe
+(and a k-NN probe for classes) is fit on train and scored on test; `linear_probe_accuracy` is the headline.
+"""
 
+import copy
+
+import torch
 from jepa_core.domain import Domain
-from jepa_core.evaluation import linear_probe
+from jepa_core.evaluation.contract import Embedded
+from jepa_core.overrides import ConfigFieldError
 
 from .configuration_tjepa import TabularJepaConfig
-from .data import (
-    DEFAULT_TABLE,
-    default_dataset,
-    load_dataset,
-    processed_split,
-    sklearn_table,
-    split_table,
-    table_splits,
-)
-from .masking_tjepa import TabularJepaMaskCollator
+from .data import TabularDataset, default_dataset, load_dataset
+from .masking_tjepa import MODEL_INPUTS, TabularJepaMaskCollator
 from .modeling_tjepa import TabularJepaForPreTraining, TabularJepaModel
-from .processor_tjepa import PROCESSOR_FILE, TabularJepaProcessor
+from .processor_tjepa import TabularJepaProcessor
 
 
-def saved_processor(encoder: TabularJepaModel) -> TabularJepaProcessor | None:
-    """The processor saved next to a loaded encoder (its `processor_config.json`), if any."""
-    folder = getattr(encoder.config, "_name_or_path", "") or ""
-    path = Path(folder) / PROCESSOR_FILE
-    return TabularJepaProcessor.from_pretrained(folder) if folder and path.is_file() else None
+def embed(encoder: TabularJepaModel, dataset: TabularDataset) -> Embedded:
+    """Frozen row embeddings pooled as `config.probe_pool`, with the target column as labels."""
+    tensors = dataset.tensors
+    features = encoder.embed(tensors["numerical_features"], tensors["categorical_features"])
+    labels = dataset.labels
+    return Embedded(features, None if labels is None else labels.numpy(), list(dataset.ids))
 
 
-def evaluate(encoder: TabularJepaModel, config: TabularJepaConfig, data: str | None = None) -> dict[str, float]:
-    """Linear probe on the frozen embeddings (`config.probe_pool`) of the train split, scored on the test split.
+def encoder_inputs(samples: list[dict], config: TabularJepaConfig) -> dict[str, torch.Tensor]:
+    return {name: torch.stack([torch.as_tensor(s[name]) for s in samples]) for name in MODEL_INPUTS}
 
-    The rows are preprocessed by the processor saved with the encoder when there is one, else by one fitted on
-    the train split. Classification → `linear_probe_accuracy` first; regression → `linear_probe_r2` first.
-    """
-    train, test = table_splits(data) if data else split_table(sklearn_table(DEFAULT_TABLE))
-    processor = saved_processor(encoder)
-    train_set = processed_split(train, test, "train", encoder.config, processor)
-    test_set = processed_split(train, test, "test", encoder.config, train_set.processor)
-    if "labels" not in train_set.tensors or "labels" not in test_set.tensors:
-        raise ValueError("evaluation needs a target column in both splits (name it 'target' or declare it)")
-    task = train_set.processor.task
-    embeddings = [
-        encoder.embed(s.tensors["numerical_features"], s.tensors["categorical_features"], pool=config.probe_pool)
-        for s in (train_set, test_set)
-    ]
-    scores = linear_probe(embeddings[0], train_set.tensors["labels"], embeddings[1], test_set.tensors["labels"], task)
-    return {f"linear_probe_{name}": value for name, value in scores.items()}
 
+def adapt_config(config: TabularJepaConfig, dataset: TabularDataset) -> TabularJepaConfig:
+    """The config sized for the training table (`num_numerical_features`, `categorical_cardinalities`).
+
+    Fields left at their defaults are filled from the fitted processor; a value set by hand that disagrees
+    with the table is a `ConfigFieldError` naming the right value."""
+    schema = dataset.processor.config_overrides()
+    defaults = type(config)()
+    if all(getattr(config, k) == v for k, v in schema.items()):
+        return config
+    for field, value in schema.items():
+        if getattr(config, field) not in (value, getattr(defaults, field)):
+            raise ConfigFieldError(
+                f"the config has {field}={getattr(config, field)} but the training table gives {value}", field, value
+            )
+    adapted = copy.deepcopy(config)
+    for field, value in schema.items():
+        setattr(adapted, field, value)
+    return adapted
+
+
+EXAMPLE_INPUT = """\
+row = {column: 0.0 for column in processor.numerical_columns}  # one row of the table, by column name
+row.update({column: processor.categories[column][0] for column in processor.categorical_columns})
+inputs = processor(row, return_tensors="pt")
+"""
 
 DOMAIN = Domain(
     name="tjepa",
@@ -57,8 +66,14 @@ DOMAIN = Domain(
     config_class=TabularJepaConfig,
     model_class=TabularJepaModel,
     pretraining_class=TabularJepaForPreTraining,
+    processor_class=TabularJepaProcessor,
     default_dataset=default_dataset,
     load_dataset=load_dataset,
     collator=TabularJepaMaskCollator.from_config,
-    evaluate=evaluate,
+    headline_metric="linear_probe_accuracy",
+    example_input=EXAMPLE_INPUT,
+    embed=embed,
+    encoder_inputs=encoder_inputs,
+    adapt_config=adapt_config,
+    embedded_data="scikit-learn's breast_cancer table (569 rows, 30 numerical columns, binary target; 80/20 split)",
 )

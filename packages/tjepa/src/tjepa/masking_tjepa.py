@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 from jepa_core.masks import MaskCollator, batch_size_of
+from jepa_core.overrides import ConfigFieldError
 
 from .configuration_tjepa import TabularJepaConfig
 
@@ -45,9 +46,12 @@ class TabularJepaMaskCollator(MaskCollator):
         if num_targets < 1:
             raise ValueError(f"num_targets must be >= 1, got {num_targets}")
         if self.context_sizes[0] + self.target_sizes[0] > num_features:
-            raise ValueError(
+            low = round((num_features - self.context_sizes[0]) / num_features, 3)
+            raise ConfigFieldError(
                 f"with {num_features} features the smallest context ({self.context_sizes[0]}) and target "
-                f"({self.target_sizes[0]}) subsets do not fit together; lower context_share or target_share"
+                f"({self.target_sizes[0]}) subsets do not fit together; lower context_share or target_share",
+                "target_share",
+                [low, max(low, float(target_share[1]))],
             )
 
     @classmethod

@@ -11,6 +11,7 @@ import math
 import torch
 from jepa_core.layers import sincos_1d
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, build_encoder
+from jepa_core.overrides import ConfigFieldError
 from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
@@ -134,7 +135,9 @@ class TabularJepaModel(TabularJepaPreTrainedModel):
         pool = pool or self.config.probe_pool
         k = self.config.num_register_tokens
         if pool == "register" and not k:
-            raise ValueError("pool='register' needs num_register_tokens >= 1; use 'flatten' or 'mean'")
+            raise ConfigFieldError(
+                "pool='register' needs num_register_tokens >= 1 (or use 'flatten' or 'mean')", "num_register_tokens", 1
+            )
         was_training = self.training
         self.eval()
         rows = numerical_features if numerical_features is not None else categorical_features

@@ -1,4 +1,8 @@
-"""Table → tensors with state fitted on the training rows, saved next to the model as `processor_config.json`.
+"""Table → tensors with state fitted on the training rows, saved next to the model as `preprocessor_config.json`.
+
+`TabularJepaProcessor` is a transformers `FeatureExtractionMixin`: its fitted state (column schema, quantiles,
+vocabularies, classes, task) is plain attributes, saved as JSON and read back by `from_pretrained` or, after
+`import tjepa`, by `AutoProcessor` / `AutoFeatureExtractor`.
 
 Policies (each a clear error or a documented behaviour):
 - numerical columns: `scaling="quantile"` (to a standard normal through the training quantiles, as
@@ -19,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from jepa_core.processing import SavableProcessor
+from jepa_core.overrides import ConfigFieldError
 from scipy.special import ndtri
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
-PROCESSOR_FILE = "processor_config.json"
+MODEL_INPUTS = ("numerical_features", "categorical_features")
 TARGET_NAMES = ("target", "label", "labels", "class", "y")
 QUANTILE_BOUND = 1e-7
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
@@ -35,8 +40,11 @@ def read_table(source: Any) -> pd.DataFrame:
     if hasattr(source, "to_pandas") and hasattr(source, "column_names"):
         frame = source.to_pandas()  # a pandas index saved by Dataset.from_pandas is not a feature
         return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__index_level_")])
-    if isinstance(source, dict) and all(hasattr(v, "to_pandas") for v in source.values()):
+    if isinstance(source, dict) and source and all(hasattr(v, "to_pandas") for v in source.values()):
         raise ValueError(f"got a DatasetDict with splits {list(source)}; pass one split, e.g. data['train']")
+    if isinstance(source, dict):  # one row {column: value}, or columns {column: [values]}
+        one_row = all(np.ndim(v) == 0 for v in source.values())
+        return pd.DataFrame([source] if one_row else source)
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.exists():
@@ -74,17 +82,20 @@ def quantile_to_normal(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     )
 
 
-class TabularJepaProcessor(SavableProcessor):
-    processor_file = PROCESSOR_FILE
-
-    """Fitted preprocessing of a table for T-JEPA.
+class TabularJepaProcessor(FeatureExtractionMixin):
+    """Fitted preprocessing of a table for T-JEPA (a transformers feature extractor).
 
     Declare the schema (`numerical_columns`, `categorical_columns`, `target_column`) or let `fit` infer it:
     numeric dtypes are numerical, text/bool/category dtypes categorical, and the target is the column named
     in `target_column` or one of `target`, `label`, `labels`, `class`, `y`. `fit` prints a summary.
-    `transform` returns `numerical_features` (N, Dn) float32, `categorical_features` (N, Dc) int64 and, when
-    the target column is present, `labels` (class codes, or float values for regression).
+    `processor(rows, return_tensors="pt")` gives the encoder's inputs, `numerical_features` (N, Dn) float32 and
+    `categorical_features` (N, Dc) int64 (`return_labels=True` adds `labels`); `transform(rows)` gives them
+    with `labels` (class codes, or float values for regression) when the target column is present.
+    Rows: a DataFrame, a CSV / Parquet path, a `datasets.Dataset`, a `save_to_disk` folder, or a dict (one row
+    `{column: value}` or columns `{column: [values]}`).
     """
+
+    model_input_names = list(MODEL_INPUTS)
 
     def __init__(
         self,
@@ -97,7 +108,15 @@ class TabularJepaProcessor(SavableProcessor):
         n_quantiles: int = 1000,
         task: str | None = None,
         verbose: bool = True,
+        numerical_stats: dict[str, dict] | None = None,
+        categories: dict[str, list[str]] | None = None,
+        classes: list | None = None,
+        dropped_columns: list[str] | None = None,
+        **kwargs,
     ):
+        kwargs.pop("feature_extractor_type", None)
+        kwargs.pop("fitted", None)  # written by older versions
+        super().__init__(**kwargs)
         for name, value, allowed in (
             ("scaling", scaling, ("quantile", "standard")),
             ("missing_values", missing_values, ("error", "impute")),
@@ -111,11 +130,18 @@ class TabularJepaProcessor(SavableProcessor):
         self.target_column, self.task = target_column, task
         self.scaling, self.missing_values, self.unknown_categories = scaling, missing_values, unknown_categories
         self.n_quantiles, self.verbose = n_quantiles, verbose
-        self.numerical_stats: dict[str, dict] = {}
-        self.categories: dict[str, list[str]] = {}
-        self.classes: list | None = None
-        self.dropped_columns: list[str] = []
-        self.fitted = False
+        self.numerical_stats: dict[str, dict] = {
+            column: {k: (list(map(float, v)) if k == "quantiles" else float(v)) for k, v in stats.items()}
+            for column, stats in (numerical_stats or {}).items()
+        }
+        self.categories: dict[str, list[str]] = {c: [str(v) for v in vs] for c, vs in (categories or {}).items()}
+        self.classes: list | None = list(classes) if classes is not None else None
+        self.dropped_columns: list[str] = list(dropped_columns or [])
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the processor holds fitted state (`fit`, or loaded with `from_pretrained`)."""
+        return bool(self.numerical_stats or self.categories)
 
     # ---------------------------------------------------------------- fit
     def fit(self, data: Any) -> "TabularJepaProcessor":
@@ -132,9 +158,9 @@ class TabularJepaProcessor(SavableProcessor):
             raise ValueError("no informative feature column is left (all are constant or the target)")
         self.numerical_stats = {c: self._fit_numerical(frame[c], c) for c in self.numerical_columns}
         self.categories = {c: self._fit_categorical(frame[c], c) for c in self.categorical_columns}
+        self.classes = None
         if self.target_column is not None:
             self._fit_target(frame[self.target_column])
-        self.fitted = True
         if self.verbose:
             print(self.summary())
         return self
@@ -208,7 +234,7 @@ class TabularJepaProcessor(SavableProcessor):
             few_integers = pd.api.types.is_integer_dtype(column) and column.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
             self.task = "regression" if _is_numeric_dtype(column) and not few_integers else "classification"
         if self.task == "classification":
-            self.classes = sorted(column.unique().tolist(), key=str)
+            self.classes = sorted(column.unique().tolist(), key=str)  # plain Python values (JSON)
             if len(self.classes) < 2:
                 raise ValueError(f"target column {self.target_column!r} has a single class {self.classes}")
 
@@ -247,7 +273,18 @@ class TabularJepaProcessor(SavableProcessor):
             out["labels"] = self._encode_target(frame[self.target_column])
         return out
 
-    __call__ = transform
+    def __call__(
+        self, rows: Any, return_tensors: str | None = "pt", return_labels: bool = False, **kwargs
+    ) -> BatchFeature:
+        """Rows → `BatchFeature` of the encoder's inputs (`model(**inputs)`), with `labels` if `return_labels`."""
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}; the processor takes rows and return_labels=")
+        out = self.transform(rows)
+        keep = MODEL_INPUTS + (("labels",) if return_labels and "labels" in out else ())
+        data = {k: out[k] for k in keep}
+        if return_tensors == "np":
+            return BatchFeature({k: v.numpy() for k, v in data.items()}, tensor_type="np")
+        return BatchFeature(data)
 
     def _scale(self, column: pd.Series, name: str) -> np.ndarray:
         values, stats = self._numbers(column, name), self.numerical_stats[name]
@@ -297,14 +334,18 @@ class TabularJepaProcessor(SavableProcessor):
         }
 
     def check_config(self, config) -> None:
-        """Raise when a model config was built for another table schema than this processor's."""
+        """Raise a `ConfigFieldError` naming the field to set when a model config was built for another table
+        schema than this processor's."""
         expected = self.config_overrides()
-        found = {k: getattr(config, k) for k in expected}
-        if found != expected:
-            raise ValueError(
-                f"the model expects {found} but the table gives {expected}; build the config with "
-                "TabularJepaConfig(**processor.config_overrides(), ...) for this table"
-            )
+        for field, value in expected.items():
+            found = getattr(config, field)
+            if found != value:
+                raise ConfigFieldError(
+                    f"the model config has {field}={found} but the table gives {value} (the schema of the table: "
+                    f"{expected}; in Python: TabularJepaConfig(**processor.config_overrides(), ...))",
+                    field,
+                    value,
+                )
 
     def summary(self) -> str:
         self._require_fitted()
@@ -322,17 +363,12 @@ class TabularJepaProcessor(SavableProcessor):
         lines.append(f"  target: {target}{')' if self.target_column is not None else ''}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Write the fitted state to `save_directory/preprocessor_config.json` (plain JSON)."""
         self._require_fitted()
-        keys = ("numerical_columns", "categorical_columns", "target_column", "task", "scaling", "missing_values",
-                "unknown_categories", "n_quantiles", "numerical_stats", "categories", "classes",
-                "dropped_columns")  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @classmethod
-    def from_dict(cls, values: dict, verbose: bool = False) -> "TabularJepaProcessor":
-        """A fitted processor from `to_dict()` values (`from_pretrained(folder)` reads `processor_config.json`)."""
-        fitted = {k: values.pop(k) for k in ("numerical_stats", "categories", "classes", "dropped_columns")}
-        processor = cls(**values, verbose=verbose)
-        processor.__dict__.update(fitted, fitted=True)
-        return processor
+    def from_dict(cls, values: dict, verbose: bool = False, **kwargs) -> "TabularJepaProcessor":
+        """A fitted processor from `to_dict()` values (`from_pretrained(folder)` reads `preprocessor_config.json`)."""
+        return super().from_dict({**values, "verbose": verbose}, **kwargs)

@@ -2,6 +2,7 @@
 
 from huggingface_hub.dataclasses import strict
 from jepa_core.modeling_utils import JepaConfig
+from jepa_core.overrides import ConfigFieldError
 
 SOURCES = ("context", "target")
 OBSERVATIONS = ("sensors", "frames")
@@ -91,6 +92,8 @@ class TimeSeriesJepaConfig(JepaConfig):
     actor_batch_size: int = 200
     actor_epochs: int = 300
     actor_windows_per_trajectory: int = 8
+    # evaluation: the pole-length probe embeds this many windows per trajectory (random anchors, seeded per split)
+    probe_windows_per_trajectory: int = 2
     # simulated plants and data
     pole_half_lengths: list[float] | None = None
     trajectory_length: int = 100
@@ -99,12 +102,17 @@ class TimeSeriesJepaConfig(JepaConfig):
     command_noise: float = 4.0
     data_seed: int = 0
     test_fraction: float = 0.2
-    # user files (CSV / Parquet): one row per time step; channels default to the simulator's sensors
-    time_column: str = "time"
+    # user files (CSV / Parquet): one row per time step. `time_column` orders the rows (null: file order);
+    # `channel_columns` null = every numeric column that is not the time, episode, label or a command column;
+    # `command_columns` null = `force` when the file has it, else none. `pretrain` records what it used.
+    time_column: str | None = "time"
     episode_column: str = "episode"
     channel_columns: list[str] | None = None
     command_columns: list[str] | None = None
     label_column: str = "label"
+    # seconds (or the time column's unit) between steps; null = the train episodes' median step. Episodes
+    # sampled otherwise, or irregularly, are linearly interpolated onto this step.
+    sampling_interval: float | None = None
     # channel and control evaluation
     embedding_bits: int = 8
     raw_bits: int = 8
@@ -123,10 +131,6 @@ class TimeSeriesJepaConfig(JepaConfig):
             self.actor_hidden_sizes = [1024, 256]
         if self.pole_half_lengths is None:
             self.pole_half_lengths = [0.2, 0.4, 0.8, 1.6]
-        if self.channel_columns is None:
-            self.channel_columns = ["x", "x_dot", "theta", "theta_dot"]
-        if self.command_columns is None:
-            self.command_columns = ["force"]
         if self.observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
         if self.observation == "frames":
@@ -141,9 +145,21 @@ class TimeSeriesJepaConfig(JepaConfig):
                 f"window_size ({self.window_size}) must be >= 2 and prediction_horizon ({self.prediction_horizon}) >= 1"
             )
         if self.trajectory_length < self.window_size + self.prediction_horizon:
-            raise ValueError(
+            raise ConfigFieldError(
                 f"trajectory_length {self.trajectory_length} is shorter than window_size + prediction_horizon "
-                f"({self.window_size + self.prediction_horizon}); lower them or use longer trajectories"
+                f"({self.window_size + self.prediction_horizon}); lower them or use longer trajectories",
+                "trajectory_length",
+                self.window_size + self.prediction_horizon,
+            )
+        if self.sampling_interval is not None and not self.sampling_interval > 0:
+            raise ConfigFieldError(
+                f"sampling_interval must be positive, got {self.sampling_interval}", "sampling_interval", "null"
+            )
+        if self.probe_windows_per_trajectory < 1:
+            raise ConfigFieldError(
+                f"probe_windows_per_trajectory must be >= 1, got {self.probe_windows_per_trajectory}",
+                "probe_windows_per_trajectory",
+                2,
             )
 
     @property

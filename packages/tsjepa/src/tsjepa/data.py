@@ -1,33 +1,65 @@
 """Data: the embedded simulated cart-pole set, and loaders for CSV / Parquet / NumPy time series.
 
 A sample is one trajectory: `series` (C, T) standardised readings, `commands` (K, T) standardised applied commands,
-optionally `expert_commands` (K, T) and `labels` (plant class). The collator picks the anchor step, so one epoch
-visits each trajectory `anchors_per_trajectory` times (the number of possible anchors).
+optionally `expert_commands` (K, T) and `labels` (plant class). The collator picks the anchor step, so one epoch of
+the train split visits each trajectory `anchors_per_trajectory` times (the number of possible anchors); the test
+and "all" splits hold each trajectory once. Every split is standardised by a `TimeSeriesJepaProcessor`: the train
+split fits one (and carries it as `.processor`) unless it is given one; the others use the one they are given.
 """
 
+import copy
 import functools
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from jepa_core.data_checks import BadFile, BadFilesError, finite, first_problem, long_enough
+from jepa_core.overrides import ConfigFieldError
+from jepa_core.windows import window_starts
 from torch.utils.data import Dataset
 
 from .cartpole import render_series, simulate
 from .configuration_tsjepa import TimeSeriesJepaConfig
-from .processor_tsjepa import Normalizer, check_commands, check_series
+from .processor_tsjepa import TimeSeriesJepaProcessor, check_commands, check_series
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 NUMPY_SUFFIXES = (".npz", ".npy")
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "all")
+logger = logging.getLogger(__name__)
 
 
 class TrajectoryDataset(Dataset):
-    """Standardised trajectories; item i is trajectory i mod N (so the trainer sees several anchors per epoch)."""
+    """Standardised trajectories; item i is trajectory i mod N (so the trainer sees several anchors per epoch).
 
-    def __init__(self, tensors: dict[str, torch.Tensor], normalizer: Normalizer, anchors_per_trajectory: int = 1):
-        self.tensors, self.normalizer = tensors, normalizer
+    `labels` (N,) plant classes or None, `class_names`, `ids` (one per trajectory), `processor` (what standardised
+    them), `split`, `has_commands` (False when the data recorded no commands: they are zeros then) and `simulated`
+    (the embedded cart-poles, which the closed-loop control evaluation can re-run).
+    """
+
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        processor: TimeSeriesJepaProcessor,
+        anchors_per_trajectory: int = 1,
+        *,
+        split: str = "train",
+        ids: list[str] | None = None,
+        class_names: list[str] | None = None,
+        has_commands: bool = True,
+        simulated: bool = False,
+    ):
+        self.tensors, self.processor = tensors, processor
         self.num_trajectories = len(tensors["series"])
         self.anchors_per_trajectory = max(1, anchors_per_trajectory)
+        self.split, self.class_names = split, class_names
+        self.ids = ids if ids is not None else [str(i) for i in range(self.num_trajectories)]
+        self.has_commands, self.simulated = has_commands, simulated
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self.tensors.get("labels")
 
     def __len__(self) -> int:
         return self.num_trajectories * self.anchors_per_trajectory
@@ -37,27 +69,64 @@ class TrajectoryDataset(Dataset):
         return {name: values[index] for name, values in self.tensors.items()}
 
 
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def zero_commands(series: np.ndarray, config: TimeSeriesJepaConfig) -> np.ndarray:
+    return np.zeros((series.shape[0], config.num_commands, series.shape[2]), dtype=np.float32)
+
+
+def fit_processor(series: np.ndarray, commands: np.ndarray | None, config: TimeSeriesJepaConfig):
+    """A processor fitted on train series (and commands; zeros when none were recorded)."""
+    series = check_series(series, config.num_channels, config.min_series_length, "train series")
+    commands = (
+        zero_commands(series, config) if commands is None else check_commands(commands, series, config.num_commands)
+    )
+    return TimeSeriesJepaProcessor.fit(series, commands, config.observation == "sensors", config.window_size)
+
+
+def check_processor(processor: TimeSeriesJepaProcessor, config: TimeSeriesJepaConfig) -> None:
+    if processor.num_channels != config.num_channels or processor.num_commands != config.num_commands:
+        raise ValueError(
+            f"the processor standardises {processor.num_channels} channels and {processor.num_commands} commands, "
+            f"the model takes {config.num_channels} and {config.num_commands}; use the processor saved with the model"
+        )
+
+
 def build_dataset(
     series: np.ndarray,
     commands: np.ndarray | None,
     labels: np.ndarray | None,
     config: TimeSeriesJepaConfig,
-    normalizer: Normalizer | None = None,
+    processor: TimeSeriesJepaProcessor | None = None,
     expert_commands: np.ndarray | None = None,
+    *,
+    split: str = "train",
+    ids: list[str] | None = None,
+    class_names: list[str] | None = None,
+    simulated: bool = False,
+    min_length: int | None = None,
 ) -> TrajectoryDataset:
-    """Check and standardise raw arrays (normalizer fitted on them unless given) into a dataset."""
-    series = check_series(series, config.num_channels, config.min_series_length)
+    """Check and standardise raw arrays (processor fitted on them unless given) into a data set of `split`;
+    series need `min_length` steps (default: a window plus the prediction horizon)."""
+    check_split(split)
+    series = check_series(series, config.num_channels, min_length or config.min_series_length)
+    has_commands = commands is not None
     if commands is None:  # no commands recorded: the predictor is then conditioned on zeros
-        commands = np.zeros((series.shape[0], config.num_commands, series.shape[2]), dtype=np.float32)
+        commands = zero_commands(series, config)
     commands = check_commands(commands, series, config.num_commands)
-    normalizer = normalizer or Normalizer.fit(series, commands, config.observation == "sensors")
+    if processor is None:
+        processor = TimeSeriesJepaProcessor.fit(series, commands, config.observation == "sensors", config.window_size)
+    check_processor(processor, config)
     tensors = {
-        "series": torch.from_numpy(normalizer.series(series)),
-        "commands": torch.from_numpy(normalizer.commands(commands)),
+        "series": torch.from_numpy(processor.normalize_series(series)),
+        "commands": torch.from_numpy(processor.normalize_commands(commands)),
     }
     if expert_commands is not None:
         expert = check_commands(expert_commands, series, config.num_commands)
-        tensors["expert_commands"] = torch.from_numpy(normalizer.commands(expert))
+        tensors["expert_commands"] = torch.from_numpy(processor.normalize_commands(expert))
     if labels is not None:
         labels = np.asarray(labels)
         if not np.issubdtype(labels.dtype, np.integer):
@@ -65,8 +134,13 @@ def build_dataset(
         if labels.shape != (series.shape[0],):
             raise ValueError(f"labels must have one value per trajectory ({series.shape[0]}), got {labels.shape}")
         tensors["labels"] = torch.as_tensor(labels, dtype=torch.long)
-    anchors = series.shape[2] - config.min_series_length + 1
-    return TrajectoryDataset(tensors, normalizer, anchors)
+    if ids is not None and len(ids) != series.shape[0]:
+        raise ValueError(f"ids must have one value per trajectory ({series.shape[0]}), got {len(ids)}")
+    anchors = series.shape[2] - config.min_series_length + 1 if split == "train" else 1
+    return TrajectoryDataset(
+        tensors, processor, anchors, split=split, ids=ids, class_names=class_names, has_commands=has_commands,
+        simulated=simulated,
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,15 +155,15 @@ def _frames(height: int, width: int, *simulation):
 
 
 def _simulation(split: str, config: TimeSeriesJepaConfig) -> tuple:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     count = config.num_train_trajectories if split == "train" else config.num_test_trajectories
     seed = config.data_seed * 2 + (split == "test")  # train and test use different seeds
     return count, config.trajectory_length, tuple(config.pole_half_lengths), seed, config.command_noise
 
 
 def simulated_split(split: str, config: TimeSeriesJepaConfig):
-    """The raw simulated trajectories of a split (cached)."""
+    """The raw simulated trajectories of the train or test split (cached)."""
     return _simulated(*_simulation(split, config))
 
 
@@ -100,19 +174,83 @@ def simulated_observations(split: str, config: TimeSeriesJepaConfig) -> np.ndarr
     return _frames(config.frame_height, config.frame_width, *_simulation(split, config))
 
 
-def default_normalizer(config: TimeSeriesJepaConfig) -> Normalizer:
+def default_processor(config: TimeSeriesJepaConfig) -> TimeSeriesJepaProcessor:
+    """The processor fitted on the embedded train split."""
     train = simulated_split("train", config)
-    return Normalizer.fit(
-        simulated_observations("train", config), train.commands[:, None], config.observation == "sensors"
+    return fit_processor(simulated_observations("train", config), train.commands[:, None], config)
+
+
+def pole_class_names(config: TimeSeriesJepaConfig) -> list[str]:
+    return [f"pole half-length {length:g} m" for length in config.pole_half_lengths]
+
+
+def default_dataset(
+    split: str, config: TimeSeriesJepaConfig, processor: TimeSeriesJepaProcessor | None = None
+) -> TrajectoryDataset:
+    """Embedded data: parallel cart-poles under the LQR expert (+ exploration), label = pole-length class; the
+    series are sensor readings or rendered frames per `config.observation`. "all" = the train then the test
+    trajectories (ids `train-i`, `test-i`)."""
+    check_split(split)
+    processor = processor or default_processor(config)
+    parts = ("train", "test") if split == "all" else (split,)
+    runs = [simulated_split(part, config) for part in parts]
+
+    def joined(values: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(values) if len(values) > 1 else values[0]
+
+    return build_dataset(
+        joined([simulated_observations(part, config) for part in parts]),
+        joined([r.commands for r in runs]),
+        joined([r.labels for r in runs]),
+        config,
+        processor,
+        joined([r.expert_commands for r in runs]),
+        split=split,
+        ids=[f"{part}-{i}" for part, r in zip(parts, runs, strict=True) for i in range(len(r.labels))],
+        class_names=pole_class_names(config),
+        simulated=True,
     )
 
 
-def default_dataset(split: str, config: TimeSeriesJepaConfig) -> TrajectoryDataset:
-    """Embedded data: parallel cart-poles under the LQR expert (+ exploration), label = pole-length class; the
-    series are sensor readings or rendered frames per `config.observation`."""
-    runs = simulated_split(split, config)
-    series = simulated_observations(split, config)
-    return build_dataset(series, runs.commands, runs.labels, config, default_normalizer(config), runs.expert_commands)
+# ---------------------------------------------------------------------------------------------------------------
+# User files. Every file of the data set is read once (the pre-check): unreadable files and unusable episodes
+# (too short, NaN readings, rows that disagree on the label, repeated time stamps, other columns than the rest)
+# are listed together, then stop the run or are left out (`--set on_bad_file=skip`). Episodes keep their own
+# lengths: they are cut into overlapping pieces that together hold every anchor step (train / test), or into
+# strided windows (`all`, what `jepa embed` writes), so no episode is truncated to the shortest one.
+
+
+@dataclass
+class Episode:
+    """One episode as read: raw `series` (C, T), `commands` (K, T) or None, `label` (one value) or None,
+    `times` (T,) in the time column's unit (seconds for date-times) or None."""
+
+    id: str
+    series: np.ndarray
+    commands: np.ndarray | None = None
+    label: object = None
+    times: np.ndarray | None = None
+    problem: str | None = None
+
+
+@dataclass
+class FileData:
+    path: Path
+    episodes: list[Episode]
+    channels: list[str]
+    commands: list[str] | None
+    has_labels: bool
+
+
+class BadEpisodesError(BadFilesError):
+    """Bad files and bad episodes (`path [episode id]`), listed together."""
+
+    def __init__(self, bad: list[BadFile], files: int, episodes: int):
+        super().__init__(bad, files)
+        text = str(self).split("\n", 1)[1]
+        self.args = (
+            f"{len(bad)} unusable files or episodes (of {files} files, {episodes} episodes) cannot be used:\n{text}",
+        )
 
 
 def _table(path: Path):
@@ -121,125 +259,388 @@ def _table(path: Path):
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-def read_table(path: Path, config: TimeSeriesJepaConfig) -> dict[str, np.ndarray | None]:
-    """A CSV / Parquet file with one row per time step → arrays of equal-length episodes.
+def _missing(value) -> bool:
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return value is None
 
-    Columns: `time_column` (sorted, strictly increasing within an episode), `channel_columns`, optionally
-    `command_columns`, `episode_column` (without it the file is one series cut into `trajectory_length` pieces)
-    and `label_column` (one value per episode).
+
+def episode_label(values: np.ndarray) -> tuple[object, str | None]:
+    """The label of an episode from its rows' labels: their one non-missing value (per-episode labels may be on
+    every row or only on some); rows that disagree are a problem, not the first row's value."""
+    present = [v for v in values if not _missing(v)]
+    distinct = sorted({v.item() if isinstance(v, np.generic) else v for v in present}, key=str)
+    if not distinct:
+        return None, "no label on any row"
+    if len(distinct) > 1:
+        shown = ", ".join(map(str, distinct[:5])) + (" …" if len(distinct) > 5 else "")
+        return None, f"its rows disagree on the label ({shown}); one label per episode is needed"
+    return distinct[0], None
+
+
+def _times(column) -> np.ndarray:
+    """A time column as float steps: numbers as they are, date-times / timestamps in seconds."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64)
+    stamps = pd.to_datetime(column)
+    return (stamps - stamps.min()).dt.total_seconds().to_numpy(dtype=np.float64)
+
+
+def _resolve_columns(frame, path: Path, config: TimeSeriesJepaConfig, trained: bool):
+    """(channel columns, command columns or None, has labels) of a table, by name."""
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns]
+    fix = ValueError if trained else ConfigFieldError
+
+    def require(names: list[str], field: str) -> None:
+        missing = [c for c in names if c not in columns]
+        if not missing:
+            return
+        if trained:  # evaluate / embed: the run's columns are fixed
+            raise ValueError(f"{path} has no column(s) {missing} (found {columns}); the run was trained on {names}")
+        raise ConfigFieldError(f"{path} has no column(s) {missing} (found {columns})", field, ["COLUMN"])
+
+    commands = config.command_columns
+    if commands is not None:
+        require(commands, "command_columns")
+    elif "force" in columns:
+        commands = ["force"]
+    if config.label_column not in columns and config.label_column != "label" and not trained:
+        raise fix(f"{path} has no label column {config.label_column!r} (found {columns})", "label_column", "label")
+    reserved = {config.time_column, config.episode_column, config.label_column, *(commands or [])}
+    if config.channel_columns is not None:
+        require(config.channel_columns, "channel_columns")
+        channels = list(config.channel_columns)
+    else:
+        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+        channels = [c for c in numeric if c not in reserved and not pd.api.types.is_bool_dtype(frame[c])]
+        if not channels:
+            raise ConfigFieldError(
+                f"{path} has no numeric channel column (found {columns})", "channel_columns", "COLUMN"
+            )
+    bad = [c for c in channels if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"{path}: channel column(s) {bad} do not hold numbers")
+    return channels, commands, config.label_column in columns
+
+
+def read_table(path: Path, config: TimeSeriesJepaConfig, trained: bool = False) -> FileData:
+    """A CSV / Parquet file with one row per time step → its episodes.
+
+    Columns, by name: `time_column` (numbers or date-times; rows are sorted by it within an episode; null: the
+    file's row order), `channel_columns` (default: every other numeric column), optional `command_columns`,
+    `episode_column` (without it the file is one episode) and `label_column` (per row or per episode: an
+    episode's label is its rows' single non-missing value).
     """
     frame = _table(path)
-    missing = [c for c in [config.time_column, *config.channel_columns] if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{path} has no column(s) {missing} (found {list(frame.columns)}); declare time_column and "
-            "channel_columns in the config"
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if config.time_column is not None and config.time_column not in columns:
+        raise ConfigFieldError(
+            f"{path} has no time column {config.time_column!r} (found {columns}); name it, or pass null to take the "
+            "rows in file order",
+            "time_column",
+            columns[0],
         )
-    has_episodes = config.episode_column in frame.columns
-    groups = frame.groupby(config.episode_column, sort=True) if has_episodes else [(0, frame)]
-    series, commands, labels = [], [], []
-    has_commands = all(c in frame.columns for c in config.command_columns)
-    has_labels = config.label_column in frame.columns
-    for episode, rows in groups:
-        times = rows[config.time_column].to_numpy()
-        if np.any(np.diff(times) <= 0):
-            raise ValueError(
-                f"{path}: time column {config.time_column!r} is not strictly increasing in episode {episode}"
-            )
-        values = rows[config.channel_columns].to_numpy(dtype=np.float64).T
-        series.append(values)
-        commands.append(rows[config.command_columns].to_numpy(dtype=np.float64).T if has_commands else None)
-        labels.append(rows[config.label_column].iloc[0] if has_labels else None)
-    if not has_episodes:
-        length = config.trajectory_length
-        count = series[0].shape[1] // length
-        if count == 0:
-            raise ValueError(
-                f"{path} has {series[0].shape[1]} rows, fewer than trajectory_length={length}; record a longer series"
-            )
-        series = [series[0][:, i * length : (i + 1) * length] for i in range(count)]
-        commands = [commands[0][:, i * length : (i + 1) * length] if has_commands else None for i in range(count)]
-        labels = labels * count
-    lengths = {s.shape[1] for s in series}
-    if len(lengths) > 1:
-        shortest = min(lengths)
-        series = [s[:, :shortest] for s in series]
-        commands = [c[:, :shortest] if c is not None else None for c in commands]
-    return {
-        "series": np.stack(series),
-        "commands": np.stack(commands) if has_commands else None,
-        "labels": np.asarray(labels) if has_labels else None,
-    }
+    channels, commands, has_labels = _resolve_columns(frame, path, config, trained)
+    has_episodes = config.episode_column in columns
+    groups = frame.groupby(config.episode_column, sort=True) if has_episodes else [(path.stem, frame)]
+    episodes = []
+    for name, rows in groups:
+        episode = Episode(str(name), np.empty(0))
+        if config.time_column is not None:
+            times = _times(rows[config.time_column])
+            order = np.argsort(times, kind="stable")
+            rows, times = rows.iloc[order], times[order]
+            episode.times = times
+            if np.any(np.diff(times) == 0):
+                episode.problem = f"time column {config.time_column!r} repeats a time stamp"
+        episode.series = rows[channels].to_numpy(dtype=np.float64).T
+        if commands is not None:
+            episode.commands = rows[commands].to_numpy(dtype=np.float64).T
+        if has_labels:
+            episode.label, problem = episode_label(rows[config.label_column].to_numpy())
+            episode.problem = episode.problem or problem
+        episodes.append(episode)
+    return FileData(path, episodes, channels, commands, has_labels)
 
 
-def read_numpy(path: Path) -> dict[str, np.ndarray | None]:
-    """.npy of series (N, C, T) or (C, T); .npz with `series` and optional `commands`, `labels`."""
+def read_numpy(path: Path) -> FileData:
+    """.npy of series (N, C, T) or (C, T); .npz with `series` and optional `commands` (N, T) / (N, K, T) and
+    `labels` (N,) per episode or (N, T) per step."""
     if path.suffix == ".npy":
-        series = np.load(path, allow_pickle=False)
-        return {"series": series[None] if series.ndim == 2 else series, "commands": None, "labels": None}
-    with np.load(path, allow_pickle=False) as archive:
-        if "series" not in archive:
-            raise ValueError(f"{path} has no 'series' array (found {archive.files}); save it with np.savez(series=...)")
-        series = archive["series"]
-        return {
-            "series": series[None] if series.ndim == 2 else series,
-            "commands": archive.get("commands"),
-            "labels": archive.get("labels"),
-        }
+        series, commands, labels = np.load(path, allow_pickle=False), None, None
+    else:
+        with np.load(path, allow_pickle=False) as archive:
+            if "series" not in archive:
+                raise ValueError(f"no 'series' array (found {archive.files}); save it with np.savez(series=...)")
+            series, commands, labels = archive["series"], archive.get("commands"), archive.get("labels")
+    series = series[None] if series.ndim == 2 else series
+    if series.ndim != 3 or not np.issubdtype(series.dtype, np.number):
+        raise ValueError(
+            f"'series' must be numbers shaped (episodes, channels, time), got {series.dtype} {series.shape}"
+        )
+    if commands is not None:
+        commands = commands[:, None] if commands.ndim == 2 else commands
+        if commands.shape[0::2] != series.shape[0::2]:
+            raise ValueError(f"'commands' {commands.shape} do not match 'series' {series.shape}")
+    if labels is not None and (labels.shape[0] != len(series) or labels.ndim > 2):
+        raise ValueError(f"'labels' must be shaped ({len(series)},) or ({len(series)}, time), got {labels.shape}")
+    episodes = []
+    for i in range(len(series)):
+        episode = Episode(str(i), series[i].astype(np.float64), None if commands is None else commands[i])
+        if labels is not None:
+            episode.label, episode.problem = episode_label(np.atleast_1d(labels[i]))
+        episodes.append(episode)
+    channels = [f"channel_{c}" for c in range(series.shape[1])]
+    names = None if commands is None else [f"command_{k}" for k in range(commands.shape[1])]
+    return FileData(path, episodes, channels, names, labels is not None)
 
 
-def read_arrays(path: Path, config: TimeSeriesJepaConfig) -> dict[str, np.ndarray | None]:
+def read_file(path: Path, config: TimeSeriesJepaConfig, trained: bool = False) -> FileData:
     if path.suffix in TABLE_SUFFIXES:
-        return read_table(path, config)
+        return read_table(path, config, trained)
     if path.suffix in NUMPY_SUFFIXES:
         return read_numpy(path)
     raise ValueError(f"{path}: unsupported format {path.suffix!r}; use one of {TABLE_SUFFIXES + NUMPY_SUFFIXES}")
 
 
-def _split_file(path: Path) -> dict[str, Path]:
-    found = {
-        split: next((p for p in sorted(path.glob(f"{split}.*")) if p.suffix in TABLE_SUFFIXES + NUMPY_SUFFIXES), None)
-        for split in SPLITS
-    }
-    if found["train"] is None:
-        raise FileNotFoundError(f"{path} holds no train.csv / train.parquet / train.npz / train.npy")
-    return found
-
-
-def load_arrays(path: str, split: str, config: TimeSeriesJepaConfig):
-    """(arrays of `split`, arrays of the train split) from a file (last `test_fraction` of episodes = test) or a
-    folder with `train.*` and optionally `test.*`."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+def data_files(path: str) -> tuple[list[Path], bool]:
+    """(files, whether they are a train file and maybe a test file): one file, a folder with `train.*` (and
+    `test.*`), or a folder of data files (their episodes in file-name order)."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    if root.is_dir():
-        files = _split_file(root)
-        train = read_arrays(files["train"], config)
-        if files["test"] is not None:
-            return (train if split == "train" else read_arrays(files["test"], config)), train
-        arrays = train
-    else:
-        arrays = read_arrays(root, config)
-    count = len(arrays["series"])
+    formats = TABLE_SUFFIXES + NUMPY_SUFFIXES
+    if not root.is_dir():
+        if root.suffix not in formats:
+            raise ValueError(f"{path}: unsupported format {root.suffix!r}; use one of {formats}")
+        return [root], False
+    usable = [p for p in sorted(root.iterdir()) if p.is_file() and p.suffix in TABLE_SUFFIXES + NUMPY_SUFFIXES]
+    named = {split: next((p for p in usable if p.stem == split), None) for split in ("train", "test")}
+    if named["train"] is not None:
+        return [p for p in (named["train"], named["test"]) if p is not None], True
+    if not usable:
+        raise FileNotFoundError(f"{path} holds no {' / '.join(TABLE_SUFFIXES + NUMPY_SUFFIXES)} file")
+    return usable, False
+
+
+def resample(episode: Episode, interval: float) -> str | None:
+    """Put an episode on a regular grid of `interval` (linear interpolation, `np.interp`) when its time stamps
+    are not on one already; returns a problem when that cannot be done."""
+    times = episode.times
+    if times is None or len(times) < 2:
+        return None
+    steps = np.diff(times)
+    if np.allclose(steps, interval, rtol=1e-3, atol=0):
+        return None
+    grid = times[0] + interval * np.arange(int(np.floor((times[-1] - times[0]) / interval + 1e-6)) + 1)
+    if len(grid) < 2:
+        return f"spans {times[-1] - times[0]:g}, less than two steps of sampling_interval={interval:g}"
+    episode.series = np.stack([np.interp(grid, times, row) for row in episode.series])
+    if episode.commands is not None:
+        episode.commands = np.stack([np.interp(grid, times, row) for row in episode.commands])
+    episode.times = grid
+    return None
+
+
+def sampling_interval(episodes: list[Episode], config: TimeSeriesJepaConfig) -> float | None:
+    """The step of the data: the config's, else the median step of the (train) episodes' time stamps."""
+    if config.sampling_interval is not None:
+        return config.sampling_interval
+    steps = [np.diff(e.times) for e in episodes if e.times is not None and len(e.times) > 1]
+    return float(np.median(np.concatenate(steps))) if steps else None
+
+
+def read_all(path: str, config: TimeSeriesJepaConfig, trained: bool, min_length: int):
+    """The pre-check: every file read once and every episode checked; (files, split layout, train ids).
+
+    Bad files and episodes are listed together (`BadFilesError`) or, with `on_bad_file=skip`, left out with a
+    warning. `trained`: the data go through a trained model (evaluate / embed), whose columns are fixed."""
+    paths, named = data_files(path)
+    read, bad = [], []
+    for file in paths:
+        try:
+            read.append(read_file(file, config, trained))
+        except ConfigFieldError:
+            raise
+        except Exception as error:  # unreadable, truncated, not a series: reported with the rest
+            reason = str(error).removeprefix(f"{file}: ").removeprefix(f"{file} ")
+            bad.append(BadFile(str(file), f"unreadable ({type(error).__name__}: {reason})"))
+    if read:
+        first = read[0]
+        for data in read[1:]:
+            tables = data.path.suffix in TABLE_SUFFIXES and first.path.suffix in TABLE_SUFFIXES
+            if len(data.channels) != len(first.channels) or (tables and data.channels != first.channels):
+                problem = f"channels {data.channels} differ from {first.path.name}'s {first.channels}"
+                bad.append(BadFile(str(data.path), problem))
+                data.episodes = []
+    interval = sampling_interval([e for d in read[:1] for e in d.episodes], config)
+    episodes = 0
+    need = " (window_size)" if min_length == config.window_size else " (window_size + prediction_horizon)"
+    for data in read:
+        if len(read) > 1 and not named:
+            for episode in data.episodes:
+                episode.id = f"{data.path.stem}/{episode.id}"
+        keep = []
+        for episode in data.episodes:
+            episodes += 1
+            problem = episode.problem
+            if problem is None and interval is not None:
+                problem = resample(episode, interval)
+            problem = problem or first_problem(
+                long_enough(episode.series.shape[1], min_length, "steps" + need),
+                finite(episode.series),
+                None
+                if episode.commands is None or finite(episode.commands) is None
+                else f"commands: {finite(episode.commands)}",
+            )
+            if problem:
+                bad.append(BadFile(f"{data.path} [episode {episode.id}]", problem))
+            else:
+                keep.append(episode)
+        data.episodes = keep
+    if bad and (config.on_bad_file == "error" or not any(d.episodes for d in read)):
+        raise BadEpisodesError(bad, len(paths), episodes)
+    if bad:
+        message = str(BadEpisodesError(bad, len(paths), episodes)).replace("cannot be used", "are left out", 1)
+        logger.warning("%s", message.rsplit("\n", 1)[0])
+    return read, named, interval
+
+
+def _split_episodes(read: list[FileData], named: bool, split: str, config: TimeSeriesJepaConfig, path: str):
+    """(episodes of `split`, train episodes): the train / test files, or the last `test_fraction` of episodes."""
+    if named:
+        train = read[0].episodes
+        test = read[1].episodes if len(read) > 1 else None
+        if test is not None:
+            chosen = {"train": train, "test": test, "all": [*train, *test]}[split]
+            if split == "all":
+                for episode in train:
+                    episode.id = f"train-{episode.id}"
+                for episode in test:
+                    episode.id = f"test-{episode.id}"
+            return chosen, train
+    episodes = [e for d in read for e in d.episodes]
+    count = len(episodes)
     cut = count - int(round(count * config.test_fraction)) if count > 1 else count
-    pick = slice(0, cut) if split == "train" else slice(cut, count)
-    train = {k: (v[:cut] if v is not None else None) for k, v in arrays.items()}
-    chosen = {k: (v[pick] if v is not None else None) for k, v in arrays.items()}
-    if len(chosen["series"]) == 0:
-        raise ValueError(f"{path}: the {split} split is empty; add episodes or change test_fraction")
-    return chosen, train
+    chosen = {"train": episodes[:cut], "test": episodes[cut:], "all": episodes}[split]
+    if not chosen:
+        raise ConfigFieldError(
+            f"{path}: the {split} split is empty ({count} usable episodes); add episodes or change the test share",
+            "test_fraction",
+            0.2 if count > 1 else 0.0,
+        )
+    return chosen, episodes[:cut]
 
 
-def load_dataset(path: str, split: str, config: TimeSeriesJepaConfig) -> TrajectoryDataset:
-    """A split of user data as a dataset, standardised with statistics of its train split."""
-    arrays, train = load_arrays(path, split, config)
-    train_series = check_series(train["series"], config.num_channels, config.min_series_length, "train series")
-    train_commands = (
-        np.zeros((len(train_series), config.num_commands, train_series.shape[2]), dtype=np.float32)
-        if train["commands"] is None
-        else check_commands(train["commands"], train_series, config.num_commands)
-    )
-    normalizer = Normalizer.fit(train_series, train_commands, config.observation == "sensors")
-    return build_dataset(arrays["series"], arrays["commands"], arrays["labels"], config, normalizer)
+def encode_labels(labels: np.ndarray | None, train_labels: np.ndarray | None):
+    """Integer labels as they are; other labels (e.g. names) → indices into the train split's sorted classes."""
+    if labels is None or np.issubdtype(np.asarray(labels).dtype, np.integer):
+        return labels, None
+    if train_labels is None:
+        raise ValueError("the train split has no labels, so the other split's label names cannot be encoded")
+    values = np.asarray(labels)
+    if np.issubdtype(values.dtype, np.floating) and np.all(values == np.round(values)):
+        return values.astype(np.int64), None  # whole numbers read as floats (a label column with gaps)
+    names = sorted({str(v) for v in train_labels})
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted({str(v) for v in labels} - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} do not occur in the train split (classes: {names})")
+    return np.asarray([index[str(v)] for v in labels], dtype=np.int64), names
+
+
+def pieces(episodes: list[Episode], length: int, stride: int):
+    """Equal-length pieces of every episode (`window_starts`: the last one ends at the episode's end)."""
+    taken = [(e, s) for e in episodes for s in window_starts(e.series.shape[1], length, stride)]
+    series = np.stack([e.series[:, s : s + length] for e, s in taken])
+    commands = None if episodes[0].commands is None else np.stack([e.commands[:, s : s + length] for e, s in taken])
+    return series, commands, [e for e, _ in taken], [s for _, s in taken]
+
+
+def load_dataset(
+    path: str, split: str, config: TimeSeriesJepaConfig, processor: TimeSeriesJepaProcessor | None = None
+) -> TrajectoryDataset:
+    """A split of user data as a data set, standardised by `processor` (default: one fitted on its train split).
+
+    train / test: each episode cut into pieces of min(`trajectory_length`, shortest episode) steps that overlap
+    so that every anchor (a window before it, the horizon after it) is in one piece; ids `episode@first step`.
+    all (`jepa embed`): windows of `window_size` steps every `window_size` steps (the last one ends at the
+    episode's end); ids `episode@last step`. The data set carries `sizes` (what the data fixes in the config:
+    channel and command columns and counts, sampling interval) for `adapt_config`."""
+    check_split(split)
+    trained = processor is not None
+    min_length = config.window_size if split == "all" else config.min_series_length
+    read, named, interval = read_all(path, config, trained, min_length)
+    if config.sampling_interval is not None:
+        interval = config.sampling_interval
+    episodes, train = _split_episodes(read, named, split, config, path)
+    first = next(d for d in read if d.episodes)
+    sizes = {
+        "num_channels": first.episodes[0].series.shape[0],
+        "num_commands": config.num_commands if first.commands is None else len(first.commands),
+        "channel_columns": first.channels if first.path.suffix in TABLE_SUFFIXES else None,
+        "command_columns": first.commands if first.path.suffix in TABLE_SUFFIXES else None,
+        "sampling_interval": interval,
+    }
+    has_commands = all(e.commands is not None for e in episodes)
+    if processor is None:
+        processor = TimeSeriesJepaProcessor.fit(
+            np.concatenate([e.series for e in train], axis=1)[None],
+            np.concatenate([e.commands for e in train], axis=1)[None]
+            if all(e.commands is not None for e in train)
+            else np.zeros((1, sizes["num_commands"], 1)),
+            config.observation == "sensors",
+            config.window_size,
+            channel_names=sizes["channel_columns"],
+            command_names=sizes["command_columns"],
+        )
+    elif processor.num_channels != sizes["num_channels"]:
+        raise ValueError(
+            f"{path} has {sizes['num_channels']} channels ({first.channels}) but the run was trained on "
+            f"{processor.num_channels} ({processor.channel_names or 'unnamed'})"
+        )
+    sized = copy.deepcopy(config)
+    sized.num_channels, sized.num_commands = processor.num_channels, processor.num_commands
+    if split == "all":
+        length, stride = config.window_size, config.window_size
+    else:
+        length = min(config.trajectory_length, min(e.series.shape[1] for e in episodes))
+        stride = length - config.min_series_length + 1
+    series, commands, owners, starts = pieces(episodes, length, stride)
+    if not has_commands:
+        commands = None
+    labels = None
+    class_names = None
+    if all(e.label is not None for e in episodes) and read[0].has_labels:
+        train_labels = np.asarray([e.label for e in train]) if all(e.label is not None for e in train) else None
+        encoded, class_names = encode_labels(np.asarray([e.label for e in episodes]), train_labels)
+        by_episode = {id(e): label for e, label in zip(episodes, encoded, strict=True)}
+        labels = np.asarray([by_episode[id(e)] for e in owners], dtype=np.int64)
+    ends = [s + length - 1 for s in starts]
+    ids = [f"{e.id}@{end if split == 'all' else start}" for e, start, end in zip(owners, starts, ends, strict=True)]
+    dataset = build_dataset(
+        series, commands, labels, sized, processor, split=split, ids=ids, class_names=class_names,
+        min_length=length,
+    )  # fmt: skip
+    dataset.sizes = sizes
+    dataset.episode_ids = [e.id for e in owners]
+    return dataset
+
+
+def adapt_config(config: TimeSeriesJepaConfig, dataset: TrajectoryDataset) -> TimeSeriesJepaConfig:
+    """The config sized by the training data: channel and command counts and columns, and the sampling interval
+    (recorded, so that `evaluate` / `embed` read other files the same way)."""
+    sizes = getattr(dataset, "sizes", None)
+    if not sizes:
+        return config
+    adapted = copy.deepcopy(config)
+    for field, value in sizes.items():
+        if value is not None:
+            setattr(adapted, field, value)
+    return adapted

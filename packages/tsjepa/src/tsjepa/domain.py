@@ -3,10 +3,16 @@
 from jepa_core.domain import Domain
 
 from .configuration_tsjepa import TimeSeriesJepaConfig
-from .data import default_dataset, load_dataset
-from .evaluation import evaluate
+from .data import adapt_config, default_dataset, load_dataset
+from .evaluation import embed, extra_metrics
 from .masking_tsjepa import FutureWindowCollator
 from .modeling_tsjepa import TimeSeriesJepaForPreTraining, TimeSeriesJepaModel
+from .processor_tsjepa import TimeSeriesJepaProcessor
+
+EXAMPLE_INPUT = """\
+# one raw series: (channels, time) readings; the encoder embeds its last window_size steps
+series = np.random.default_rng(0).normal(size=(processor.num_channels, processor.window_size))
+inputs = processor(series, return_tensors="pt")"""
 
 DOMAIN = Domain(
     name="tsjepa",
@@ -17,9 +23,17 @@ DOMAIN = Domain(
     config_class=TimeSeriesJepaConfig,
     model_class=TimeSeriesJepaModel,
     pretraining_class=TimeSeriesJepaForPreTraining,
+    processor_class=TimeSeriesJepaProcessor,
     default_dataset=default_dataset,
     load_dataset=load_dataset,
     collator=FutureWindowCollator.from_config,
-    evaluate=evaluate,
-    datasets=("simulated parallel inverted cart-poles (embedded)",),
+    headline_metric="linear_probe_accuracy",
+    example_input=EXAMPLE_INPUT,
+    embed=embed,
+    extra_metrics=extra_metrics,
+    adapt_config=adapt_config,
+    embedded_data=(
+        "simulated parallel inverted cart-poles under an LQR expert with exploration noise (embedded; label = "
+        "pole-length class of 4)"
+    ),
 )

@@ -150,16 +150,17 @@ class TimeSeriesJepaModel(TimeSeriesJepaPreTrainedModel):
 
     `forward(series)` embeds the last `window_size` steps of series (B, C, T ≥ window_size), or the window at
     `indices` (B, window_size): `last_hidden_state` (B, 1, D) and `pooler_output` (B, D).
-    `rollout(latent, commands)` predicts future latents when packets are lost.
+    `rollout(latent, commands)` predicts future latents when packets are lost. `with_predictor=False` builds the
+    encoder alone (the pretraining model's context encoder: its predictor is the pretraining model's `predictor`).
     """
 
     base_model_prefix = "tsjepa"
     main_input_name = "series"
 
-    def __init__(self, config: TimeSeriesJepaConfig):
+    def __init__(self, config: TimeSeriesJepaConfig, with_predictor: bool = True):
         super().__init__(config)
         self.encoder = WindowEncoder(config)
-        self.predictor = LatentPredictor(config)
+        self.predictor = LatentPredictor(config) if with_predictor else None
         self.post_init()
 
     def check_series(self, series: torch.Tensor) -> None:
@@ -195,6 +196,8 @@ class TimeSeriesJepaModel(TimeSeriesJepaPreTrainedModel):
 
     def rollout(self, latent: torch.Tensor, commands: torch.Tensor) -> torch.Tensor:
         """Predicted latents (B, H, D) from latent (B, D) under commands (B, H, num_commands)."""
+        if self.predictor is None:
+            raise ValueError("this encoder was built without its predictor (with_predictor=False)")
         if commands.ndim != 3 or commands.shape[-1] != self.config.num_commands:
             raise ValueError(
                 f"commands must be (batch, horizon, {self.config.num_commands}), got {tuple(commands.shape)}"
@@ -205,25 +208,36 @@ class TimeSeriesJepaModel(TimeSeriesJepaPreTrainedModel):
 class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTraining):
     """TS-JEPA pretraining: current window → rolled-out predictions vs EMA latents of the future windows.
 
-    Composes core parts (EMA target, cosine `jepa_loss`, the pretraining output) around the domain's MLP predictor
-    instead of the core transformer predictor, so `__init__` and `forward` are the domain's own.
+    On the core wiring through its hooks: the context encoder is the window encoder (a `TimeSeriesJepaModel`
+    without predictor), the target an EMA copy of its `WindowEncoder`, the predictor the domain's
+    action-conditioned MLP (`LatentPredictor`, no position table). `forward` is the domain's own (windows and
+    commands gathered in time, autoregressive roll-out); `export_encoder` puts encoder and predictor together.
     """
 
     encoder_class = TimeSeriesJepaModel
 
     def __init__(self, config: TimeSeriesJepaConfig):
-        JepaPreTrainedModel.__init__(self, config)
-        self.context_encoder = TimeSeriesJepaModel(config)
-        self.target = EmaTarget(self.context_encoder.encoder)
-        self.post_init()
-        self.target.sync()
+        super().__init__(config)
+        self.register_load_state_dict_pre_hook(_rename_legacy_predictor_keys)
+
+    def make_context_encoder(self) -> TimeSeriesJepaModel:
+        return TimeSeriesJepaModel(self.config, with_predictor=False)
+
+    def make_target(self) -> EmaTarget:
+        return EmaTarget(self.context_encoder.encoder)
+
+    def make_predictor(self) -> LatentPredictor:
+        return LatentPredictor(self.config)
+
+    def predictor_positions(self) -> None:
+        return None
 
     def export_encoder(self) -> TimeSeriesJepaModel:
         """Encoder + predictor for deployment; the encoder is the online or EMA one per `deploy_encoder`."""
         model = TimeSeriesJepaModel(self.config).to(next(self.parameters()).device)
-        model.load_state_dict(self.context_encoder.state_dict())
-        if self.config.deploy_encoder == "target":
-            model.encoder.load_state_dict(self.target.encoder.state_dict())
+        source = self.target.encoder if self.config.deploy_encoder == "target" else self.context_encoder.encoder
+        model.encoder.load_state_dict(source.state_dict())
+        model.predictor.load_state_dict(self.predictor.state_dict())
         return model
 
     def forward(
@@ -236,12 +250,19 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
         **unused,
     ) -> JepaPreTrainingOutput:
         latent = self.context_encoder.embed(series, context_indices)
-        predictions = self.context_encoder.rollout(latent, gather_commands(commands, command_indices))
+        predictions = self.predictor.rollout(latent, gather_commands(commands, command_indices))
         future = gather_windows(series, target_indices)
         with torch.no_grad():
             targets = self.target.encoder(future.flatten(0, 1)).unflatten(0, future.shape[:2])
         loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         return JepaPreTrainingOutput(loss, predictions, targets, targets[:, 0])
+
+
+def _rename_legacy_predictor_keys(module, state_dict, prefix, *args) -> None:
+    """Checkpoints from before the core hooks kept the predictor inside the context encoder."""
+    old = prefix + "context_encoder.predictor."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + "predictor." + key[len(old) :]] = state_dict.pop(key)
 
 
 class SemanticActor(TimeSeriesJepaPreTrainedModel):

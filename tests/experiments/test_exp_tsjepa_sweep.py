@@ -1,9 +1,12 @@
+"""The TS-JEPA capacity × devices sweep (experiments/tsjepa_sweep): rows, table, plot and README block."""
+
 import math
 
 import pytest
 import torch
 from tsjepa import TimeSeriesJepaConfig, TimeSeriesJepaModel
-from tsjepa.sweep import TABLE_END, TABLE_START, markdown_table, plot, run_sweep, update_readme
+
+from experiments.tsjepa_sweep.study import TABLE_END, TABLE_START, markdown_table, plot, run_sweep, update_readme
 
 CAPACITIES, DEVICES = [300, 1200], [4, 16]
 POLICIES = ("tsjepa", "tsjepa_hold", "raw_window", "raw_reading", "expert")
@@ -49,8 +52,8 @@ def test_sweep_table_plot_and_readme_block(rows, tmp_path):
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{TABLE_START}\nOLD-TABLE\n{TABLE_END}\nrest\n")
-    update_readme(str(readme), "\n".join(table), "python -m tsjepa.sweep")
-    update_readme(str(readme), "\n".join(table), "python -m tsjepa.sweep")  # idempotent
+    update_readme(str(readme), "\n".join(table), "python -m experiments.tsjepa_sweep.study")
+    update_readme(str(readme), "\n".join(table), "python -m experiments.tsjepa_sweep.study")  # idempotent
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n") and "OLD-TABLE" not in text
     assert text.count(table[0]) == 1

@@ -1,8 +1,10 @@
-"""The capacity × devices sweep: closed-loop control of parallel cart-poles over the shared uplink, TS-JEPA against
-the baselines, with one pretrained model and one set of actors reused across the whole grid.
+"""The TS-JEPA capacity × devices sweep: closed-loop control of parallel cart-poles over the shared uplink,
+TS-JEPA against the baselines, with one pretrained model and one set of actors reused across the whole grid.
 
-    python -m tsjepa.sweep --capacities 300 600 1200 2400 --devices 4 16 64 \\
-        --plot packages/tsjepa/docs/sweep.png --readme packages/tsjepa/README.md
+Run from the repository root:
+
+    .venv/bin/python -m experiments.tsjepa_sweep.study --control-steps 300 --seeds 2 \\
+        --plot experiments/tsjepa_sweep/results/sweep.png --readme experiments/tsjepa_sweep/README.md
 
 Without `--model` it pretrains the tiny preset first (≈ 0.5 min on one CPU thread). Each cell is the mean over
 `--seeds` closed-loop runs; a policy whose packet does not fit the capacity is reported as not fitting.
@@ -17,15 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jepa_core.processing import load_processor
 from jepa_core.training import TrainingArguments, pretrain
 from transformers import AutoModel
-
-from .channel import SCHEDULERS
-from .configuration_tsjepa import TimeSeriesJepaConfig
-from .data import default_dataset, default_normalizer
-from .evaluation import control_loop, fit_actors, packet_bits
-from .masking_tsjepa import FutureWindowCollator
-from .modeling_tsjepa import TimeSeriesJepaForPreTraining, TimeSeriesJepaModel
+from tsjepa import (
+    FutureWindowCollator,
+    TimeSeriesJepaConfig,
+    TimeSeriesJepaForPreTraining,
+    TimeSeriesJepaModel,
+    TimeSeriesJepaProcessor,
+)
+from tsjepa.channel import SCHEDULERS
+from tsjepa.data import default_dataset
+from tsjepa.evaluation import control_loop, fit_actors, packet_bits
 
 POLICY_NAMES = {
     "tsjepa": "TS-JEPA (predictor)",
@@ -36,6 +42,7 @@ POLICY_NAMES = {
 }
 METRICS = ("command_nmae", "within_tolerance", "upright", "bits_per_step")
 TABLE_START, TABLE_END = "<!-- sweep:start -->", "<!-- sweep:end -->"
+PROG = "experiments.tsjepa_sweep.study"
 
 
 def pretrain_model(config: TimeSeriesJepaConfig, output_dir: str, seed: int = 0) -> TimeSeriesJepaModel:
@@ -58,12 +65,15 @@ def run_sweep(
     policies: tuple[str, ...] = tuple(POLICY_NAMES),
     seeds: tuple[int, ...] = (0,),
     packet_loss: float | None = None,
+    processor: TimeSeriesJepaProcessor | None = None,
 ) -> list[dict]:
-    """One row per (devices, capacity, policy): the closed-loop metrics averaged over seeds, or `fits=False`."""
+    """One row per (devices, capacity, policy): the closed-loop metrics averaged over seeds, or `fits=False`.
+
+    `processor`: the one saved with the model (default: fitted on the embedded train split, which is the same)."""
     config = model.config
     loss = config.packet_loss if packet_loss is None else packet_loss
-    actors = fit_actors(model, default_dataset("train", config), config)
-    normalizer = default_normalizer(config)
+    train = default_dataset("train", config, processor)
+    actors, processor = fit_actors(model, train, config), train.processor
     rows = []
     for num_devices in devices:
         for capacity in capacities:
@@ -76,7 +86,7 @@ def run_sweep(
                     continue
                 actor = actors.get("tsjepa" if policy.startswith("tsjepa") else policy)
                 runs = [
-                    control_loop(policy, model, actor, normalizer, config, capacity, num_devices, loss, seed)
+                    control_loop(policy, model, actor, processor, config, capacity, num_devices, loss, seed)
                     for seed in seeds
                 ]
                 rows.append({**row, **{name: float(np.mean([r[name] for r in runs])) for name in METRICS}})
@@ -157,7 +167,7 @@ def update_readme(path: str, table: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m tsjepa.sweep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a run folder of `jepa pretrain tsjepa` (default: pretrain the preset)")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--capacities", type=int, nargs="+", default=[300, 600, 1200, 2400, 4800])
@@ -171,8 +181,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    processor = None
     if args.model:
         model = TimeSeriesJepaModel.from_pretrained(args.model).eval()
+        processor = load_processor(args.model, TimeSeriesJepaProcessor)
     else:
         with tempfile.TemporaryDirectory() as folder:
             model = pretrain_model(TimeSeriesJepaConfig.from_preset(args.preset), folder)
@@ -180,13 +192,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         model.config.control_steps = args.control_steps
     if args.scheduler:
         model.config.scheduler = args.scheduler
-    rows = run_sweep(model, args.capacities, args.devices, seeds=tuple(range(args.seeds)), packet_loss=args.packet_loss)
+    rows = run_sweep(
+        model, args.capacities, args.devices, seeds=tuple(range(args.seeds)), packet_loss=args.packet_loss,
+        processor=processor,
+    )  # fmt: skip
     table = markdown_table(rows)
     print(table)
     if args.plot:
         plot(rows, args.plot)
     if args.readme:
-        update_readme(args.readme, table, "python -m tsjepa.sweep " + " ".join(sys.argv[1:] if argv is None else argv))
+        command = f"python -m {PROG} " + " ".join(sys.argv[1:] if argv is None else argv)
+        update_readme(args.readme, table, command)
     return rows
 
 
