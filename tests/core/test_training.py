@@ -197,3 +197,43 @@ def test_arguments_are_validated_up_front(tmp_path):
     for name, value in (("max_steps", -5), ("save_every", 0), ("gradient_accumulation_steps", 0)):
         with pytest.raises(ValueError, match=f"{name} must be at least 1"):
             TrainingArguments(str(tmp_path), **{name: value})
+
+
+def _stream(size=40, shards=4, crash_after=None):
+    """Toy signals as a `datasets` stream in shards; optionally crashing after some samples, like a killed run."""
+    import datasets
+
+    signals = ToySignals(size)
+    table = datasets.Dataset.from_dict({"input_values": signals.signals.numpy(), "labels": signals.labels.numpy()})
+    stream = table.to_iterable_dataset(num_shards=shards).with_format("torch")
+    if crash_after is None:
+        return stream
+
+    read = [0]
+
+    def crash(sample):
+        read[0] += 1
+        if read[0] > crash_after:
+            raise RuntimeError("simulated crash")
+        return sample
+
+    return stream.map(crash)
+
+
+def test_a_stream_trains_over_epochs_without_len_and_resumes_exactly(tmp_path):
+    """40 samples in 4 shards, batch 16: an epoch gives 2 batches (the rest is dropped), so 6 steps span 3 epochs;
+    the crash comes inside the second epoch, after the step-2 checkpoint."""
+    _, metrics = _run(tmp_path, "full", dataset=_stream(), max_steps=6, save_every=2, shuffle_buffer=8)
+    assert metrics["steps"] == 6
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())["history"]
+    with pytest.raises(Exception, match="simulated crash"):
+        _run(tmp_path, "crash", dataset=_stream(crash_after=40 + 8), max_steps=6, save_every=2, shuffle_buffer=8)
+    assert latest_checkpoint(tmp_path / "crash" / "checkpoints").name == "step_00000002"
+    resumed, _ = _run(tmp_path, "crash", dataset=_stream(), max_steps=6, save_every=2, shuffle_buffer=8, resume=True)
+    again = json.loads((tmp_path / "crash" / "metrics.json").read_text())["history"]
+    assert [r["loss"] for r in again] == [r["loss"] for r in full]
+    expected = load_file(str(tmp_path / "full" / "pretraining" / "model.safetensors"))
+    actual = load_file(str(tmp_path / "crash" / "pretraining" / "model.safetensors"))
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    with pytest.raises(ValueError, match="smaller than one batch"):
+        _run(tmp_path, "tiny", dataset=_stream(size=8), max_steps=2)

@@ -5,11 +5,12 @@ index), so they do not depend on how far the loader has read ahead, on worker pr
 resumed. Model side (dropout, drop-path): the global RNG of each process is saved in every checkpoint.
 """
 
+import itertools
 import random
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -33,6 +34,44 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return self.length
 
 
+class _ForkedRng:
+    """torch's, numpy's and Python's global RNGs seeded for a block and restored afterwards."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def __enter__(self):
+        self.states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        random.seed(self.seed)
+
+    def __exit__(self, *exc):
+        torch.set_rng_state(self.states[0])
+        np.random.set_state(self.states[1])
+        random.setstate(self.states[2])
+
+
+class SeededStream(IterableDataset):
+    """A stream's samples, each read with the global RNGs seeded by (seed, epoch, process, loader worker,
+    position), so a re-read of an epoch draws exactly the same crops and augmentations."""
+
+    def __init__(self, stream, seed: int, rank: int = 0):
+        self.stream, self.seed, self.rank, self.epoch = stream, seed, rank, 0
+
+    def __iter__(self):
+        worker = get_worker_info()
+        stream_seed = sample_seed(self.seed, self.epoch, 1000 * self.rank + (worker.id if worker else 0))
+        iterator = iter(self.stream)
+        for position in itertools.count():
+            with _ForkedRng(sample_seed(stream_seed, 0, position)):
+                try:
+                    sample = next(iterator)
+                except StopIteration:
+                    return
+            yield sample
+
+
 class SeededSamples(Dataset):
     """`dataset[index]` with torch's, numpy's and Python's global RNGs seeded by (seed, epoch, index) for the
     call and restored afterwards."""
@@ -45,17 +84,8 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
-        seed = sample_seed(self.seed, epoch, index)
-        numpy_state, python_state = np.random.get_state(), random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            random.seed(seed)
-            try:
-                return self.dataset[index]
-            finally:
-                np.random.set_state(numpy_state)
-                random.setstate(python_state)
+        with _ForkedRng(sample_seed(self.seed, epoch, index)):
+            return self.dataset[index]
 
 
 def rng_state() -> torch.Tensor:

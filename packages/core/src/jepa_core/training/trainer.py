@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..ema import ema_update, momentum_schedule
@@ -26,10 +26,11 @@ from .checkpoint import (
     save_train_state,
     split_collator_state,
 )
+from .feeding import Feeder, is_stream
 from .monitor import CollapseMonitor
 from .optim import build_optimizer, set_schedules
 from .plots import plot_history
-from .reproducibility import EpochSampler, SeededSamples, rng_state, set_rng_state
+from .reproducibility import rng_state, set_rng_state
 from .run_folder import check_resumable, prepare_output_dir, run_settings
 from .schedules import cosine, warmup_cosine
 from .step_log import NonFiniteLossError, StepLog
@@ -63,6 +64,7 @@ class TrainingArguments:
     activation_checkpointing: bool = False
     tensorboard: bool = False
     num_workers: int = 0
+    shuffle_buffer: int = 1000  # samples mixed by a stream's seeded shuffle buffer (0: shard order only)
     resume: bool = False
     overwrite: bool = False
     show_progress: bool = True
@@ -122,7 +124,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     Under several processes (`accelerate launch`) the logged loss is the mean over processes, `args.batch_size`
     is the global batch, and the main process writes the folder. Returns the final metrics.
     """
-    if len(train_dataset) == 0:
+    stream = is_stream(train_dataset)
+    if not stream and len(train_dataset) == 0:
         raise ValueError("the training data set is empty; point --data at a folder or data set with samples")
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ImportError("--tensorboard needs the tensorboard package: pip install 'jepa-core[tensorboard]'")
@@ -144,28 +147,22 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         _enable_activation_checkpointing(model)
     processes = accelerator.num_processes * args.gradient_accumulation_steps
     per_device_batch = args.batch_size // processes
-    if per_device_batch < 1 or per_device_batch > len(train_dataset) or args.batch_size % processes:
+    too_big = not stream and per_device_batch > len(train_dataset)
+    if per_device_batch < 1 or too_big or args.batch_size % processes:
+        size = "" if stream else f" and fit the {len(train_dataset)} samples"
         raise ValueError(
             f"--batch-size {args.batch_size} must split evenly over {accelerator.num_processes} processes × "
-            f"{args.gradient_accumulation_steps} accumulation steps and fit the {len(train_dataset)} samples"
+            f"{args.gradient_accumulation_steps} accumulation steps{size}"
         )
-    loader = DataLoader(
-        SeededSamples(train_dataset, args.seed),
-        batch_size=per_device_batch,
-        sampler=EpochSampler(len(train_dataset), args.seed),
-        collate_fn=collator.collate_samples,
-        num_workers=args.num_workers,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(args.seed),  # iterators never draw from the global RNG
-    )
+    feeder = Feeder(accelerator, train_dataset, collator.collate_samples, per_device_batch, args)
     config = model.config
     settings = run_settings(args, config)
     optimizer = build_optimizer(
         model, config.learning_rate, config.weight_decay, (config.adam_beta1, config.adam_beta2), config.adam_epsilon
     )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
     monitor = CollapseMonitor()
-    step, history = 0, []
+    step, history, position = 0, [], {"epoch": 0, "batches": 0}
 
     if args.resume:
         checkpoint = latest_checkpoint(checkpoint_root)
@@ -174,7 +171,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         state, tensors = load_train_state(checkpoint)
         check_resumable(state.get("settings", {}), settings)
         accelerator.load_state(str(checkpoint))
-        step, history = state["step"], state["history"]
+        step, history, position = state["step"], state["history"], state["position"]
         monitor.load_state_dict(state["monitor"], tensors.get("monitor_buffer"))
         collator.load_state_dict(split_collator_state(state["collators"], tensors, accelerator.process_index))
         rng = tensors.get(f"rng_{accelerator.process_index}")
@@ -186,7 +183,6 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
         accelerator.init_trackers("tensorboard", config={k: v for k, v in asdict(args).items() if v is not None})
 
     warmup_steps = int(config.warmup_ratio * args.max_steps)
-    micro_batches_per_epoch = len(loader)
     unwrapped = accelerator.unwrap_model(model)
 
     def save_checkpoint() -> None:
@@ -207,7 +203,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             if buffer is not None:
                 tensors["monitor_buffer"] = buffer
             state = {"step": step, "history": history, "monitor": monitor_state, "collators": plain,
-                     "settings": settings}  # fmt: skip
+                     "settings": settings, "position": position}  # fmt: skip
             save_train_state(tmp, state, tensors)
             finalize_checkpoint(checkpoint_root, tmp, step, args.keep_checkpoints)
         accelerator.wait_for_everyone()
@@ -242,11 +238,9 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             progress.set_postfix(loss=f"{row['loss']:.4f}", **shown, lr=f"{row['lr']:.2e}", m=f"{row['momentum']:.4f}")
 
     while step < args.max_steps:
-        done = step * args.gradient_accumulation_steps
-        epoch, skip = divmod(done, micro_batches_per_epoch)
-        loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
-        for batch in epoch_loader:
+        for batch in feeder.epoch_batches(position["epoch"], position["batches"]):
+            position["batches"] += 1
+            batch = _move(batch, accelerator.device) if feeder.stream else batch
             batch.update(_move(collator.sample_masks(batch), accelerator.device))
             lr = warmup_cosine(
                 step, args.max_steps, warmup_steps, config.start_learning_rate, config.learning_rate,
@@ -282,6 +276,13 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 save_checkpoint()
             if step >= args.max_steps:
                 break
+        else:  # the epoch ended
+            if position["batches"] == 0:
+                raise ValueError(
+                    f"epoch {position['epoch']} gave no batch of {per_device_batch} samples per process; "
+                    "the training data is smaller than one batch"
+                )
+            position = {"epoch": position["epoch"] + 1, "batches": 0}
     progress.close()
     seconds = time.perf_counter() - started
     rate = (step - first_step) * args.batch_size / seconds if step > first_step else None
