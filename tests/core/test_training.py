@@ -153,7 +153,9 @@ def test_a_module_can_set_its_own_init_std():
 
 
 def test_a_run_folder_is_never_mixed_or_lost(tmp_path):
-    _run(tmp_path, "run", max_steps=4, save_every=2)
+    shared = ToyConfig.from_preset("tiny")
+    _run(tmp_path, "run", config=shared, max_steps=4, save_every=2)
+    assert shared.architectures == ["ToyForPreTraining"]  # saving filled in transformers' bookkeeping
     weights = (tmp_path / "run" / "model.safetensors").read_bytes()
     with pytest.raises(RunFolderError, match="already holds a run.*--resume.*--overwrite"):
         _run(tmp_path, "run", max_steps=2)
@@ -162,7 +164,7 @@ def test_a_run_folder_is_never_mixed_or_lost(tmp_path):
         _run(tmp_path, "run", max_steps=6, resume=True, batch_size=8)
     with pytest.raises(ValueError, match=r"hidden_size: saved 32, now 64 \(--set hidden_size=…\)"):
         _run(tmp_path, "run", config=ToyConfig.from_preset("tiny", hidden_size=64), max_steps=6, resume=True)
-    _, metrics = _run(tmp_path, "run", max_steps=6, save_every=2, resume=True)  # a longer run may resume
+    _, metrics = _run(tmp_path, "run", config=shared, max_steps=6, save_every=2, resume=True)  # longer may resume
     assert metrics["steps"] == 6
     _run(tmp_path, "run", max_steps=2, overwrite=True)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train"]["steps"] == 2

@@ -3,6 +3,7 @@
 before any step is taken."""
 
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 RUN_MARKERS = ("config.json", "checkpoints", "metrics.json", "pretraining")
@@ -47,9 +48,15 @@ def prepare_output_dir(folder: Path, resume: bool, overwrite: bool, needed_bytes
 
 
 def run_settings(args, config) -> dict:
-    """What a resumed run must share with the saved one: the model config and the run's arguments."""
+    """What a resumed run must share with the saved one: the model config's own fields (not transformers'
+    bookkeeping such as `architectures` or `dtype`, which saving fills in) and the run's arguments."""
+    from transformers import PreTrainedConfig
+
+    bookkeeping = {f.name for f in fields(PreTrainedConfig)}
     values = {k: v for k, v in vars(args).items()}
-    values.update({f"config.{k}": v for k, v in config.to_dict().items() if not k.startswith(("_", "transformers"))})
+    own = {k: v for k, v in config.to_dict().items() if k not in bookkeeping and not k.startswith("_")}
+    values.update({f"config.{k}": v for k, v in own.items()})
+    values["config.model_type"] = config.model_type
     return {k: v for k, v in values.items() if isinstance(v, int | float | str | bool | list | type(None))}
 
 
