@@ -91,8 +91,8 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         processor.save_pretrained(output_dir)
         data = domain.embedded_data if args.data is None else f"the user's data `{Path(args.data).name}`"
         update_metrics(output_dir, data=data)
-        write_card(domain, output_dir, config)
-    return output_dir, config, metrics
+        write_card(domain, output_dir, model.config)
+    return output_dir, model.config, metrics  # the model's config: prepare_model may have recorded data-derived state
 
 
 def cmd_list(args: argparse.Namespace) -> None:
