@@ -12,6 +12,8 @@ import pytest
 import soundfile
 import torch
 
+pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
+
 RATE = 16000
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 

@@ -13,6 +13,8 @@ import pytest
 import soundfile
 import torch
 
+pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
+
 RATE = 16000
 VOICES = {"soprano": 660.0, "alto": 440.0, "tenor": 330.0, "bass": 165.0}
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -165,7 +167,7 @@ def test_musdb_style_folder(tmp_path):
     write(data / "test" / "loud")
     write(data / "test" / "quiet", gain=0.05)  # every stem below the reference's absolute threshold of 0.1
     out = tmp_path / "run"
-    common = ["--max-steps", "2", "--batch-size", "4", "--output-dir", str(out), "--threads", "1"]
+    common = ["--max-steps", "2", "--batch-size", "2", "--output-dir", str(out), "--threads", "1"]
     refused = jepa("pretrain", "stem-jepa", "--data", str(data), *common)
     assert refused.returncode == 2
     assert "1 of 3 input files cannot be used" in refused.stderr
@@ -181,6 +183,7 @@ def test_musdb_style_folder(tmp_path):
     code = f"""
 import numpy as np, stem_jepa
 from stem_jepa import StemJepaModel, rank_stems
+
 model = StemJepaModel.from_pretrained({str(out)!r})
 mix = np.zeros(44100, np.float32)
 try:

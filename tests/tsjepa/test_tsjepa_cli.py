@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
+
+
 # small data and a short evaluation so that each verb is mostly interpreter start-up
 SMALL = [
     "num_train_trajectories=64", "num_test_trajectories=16", "actor_epochs=2", "actor_windows_per_trajectory=2",
@@ -129,7 +132,6 @@ def gait_table(lengths=(150, 60, 120, 90, 130, 70), seed=0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=0)  # rows in any order
 
 
-@pytest.mark.slow
 def test_real_column_names_end_to_end(tmp_path):
     """A 3-channel gait series as CSV (pretrain) and Parquet (evaluate / embed / score): the model is sized by
     the columns, the saved processor holds the train rows' statistics, every window of the long episodes is
