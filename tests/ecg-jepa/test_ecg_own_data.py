@@ -123,14 +123,15 @@ def test_wfdb_lead_subset_at_360hz_pretrains_per_lead_and_evaluates(tmp_path):
     import wfdb
 
     data, run = tmp_path / "wfdb", tmp_path / "run"
-    data.mkdir()
     leads = ["V1", "II", "V5"]  # a subset, not in the standard order
-    for i in range(10):
+    for i in range(10):  # train/ and test/ folders: both classes in each split (a 80/20 split of 10 might not)
+        folder = data / ("test" if i >= 8 else "train")
+        folder.mkdir(parents=True, exist_ok=True)
         multi = nk.ecg_simulate(duration=12, sampling_rate=360, heart_rate=55 if i % 2 else 100, method="multileads",
                                 random_state=i)  # fmt: skip
         signal = multi[leads].to_numpy()
         wfdb.wrsamp(f"rec{i}", fs=360, units=["mV"] * 3, sig_name=leads, p_signal=signal, fmt=["16"] * 3,
-                    write_dir=str(data), comments=[f"Dx: {'brady' if i % 2 else 'normal'}"])  # fmt: skip
+                    write_dir=str(folder), comments=[f"Dx: {'brady' if i % 2 else 'normal'}"])  # fmt: skip
     jepa("pretrain", "ecg-jepa", "--preset", "tiny_per_lead", "--data", str(data), "--max-steps", "2",
          "--batch-size", "4", "--threads", "1", "--output-dir", str(run))  # fmt: skip
     config = json.loads((run / "config.json").read_text())

@@ -50,9 +50,20 @@ def test_fit_standardises_each_lead_clips_and_round_trips(tmp_path):
     np.testing.assert_allclose(processor.lead_std, np.arange(1, 13), rtol=0.02)
     out = processor.process(records[0], 500)
     assert abs(out.mean().item()) < 0.05 and abs(out.std().item() - 1) < 0.05
+    # the clip bound is fitted: clip_margin (2) × the largest per-lead 99.9th percentile of |z|, at least 5
+    stacked = np.concatenate(records, axis=1)
+    z = (stacked - stacked.mean(1, keepdims=True)) / stacked.std(1, keepdims=True)
+    expected = max(5.0, 2 * np.quantile(np.abs(z), 0.999, axis=1).max())
+    assert processor.clip_value == pytest.approx(expected, rel=1e-9)
+    assert 6.0 < processor.clip_value < 7.5  # Gaussian leads: 2 × 3.29 (the 99.9th percentile of |z|), not 5
     spiky = records[0].copy()
-    spiky[0, 0] = 1e6
-    assert processor.process(spiky, 500)[0, 0].item() == 5.0
+    spiky[0, 0], spiky[1, 0] = 1e6, -1e6
+    # an artefact on leads I and II is clipped to the bound; z = 6 (above the paper's ±5, below the bound) is kept
+    spiky[2, 0] = processor.lead_mean[2] + 6 * processor.lead_std[2]
+    out = processor.process(spiky, 500)
+    assert out[0, 0].item() == pytest.approx(processor.clip_value) and out[0, 0].item() == out.abs().max().item()
+    assert out[1, 0].item() == pytest.approx(-processor.clip_value)
+    assert out[2, 0].item() == pytest.approx(6.0, abs=1e-5)
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "preprocessor_config.json").is_file()
     reloaded = EcgJepaProcessor.from_pretrained(tmp_path)

@@ -15,7 +15,7 @@ from ecg_jepa.domain import DOMAIN
 from ecg_jepa.evaluation import embed, multilabel_linear_probe, strided_crops
 from jepa_core.domain import domain_for_model_type, get_domain
 from jepa_core.training import TrainingArguments, pretrain
-from transformers import AutoModel
+from transformers import AutoModel, AutoModelForPreTraining
 
 
 def test_domain_is_found_through_the_entry_point_for_both_architectures():
@@ -26,8 +26,10 @@ def test_domain_is_found_through_the_entry_point_for_both_architectures():
     assert domain.config_class_for("tiny_per_lead") is EcgJepaPerLeadConfig
     assert domain_for_model_type("jepa_ecg_per_lead").name == "ecg-jepa"
     fused, per_lead = EcgJepaConfig.from_preset("tiny"), EcgJepaPerLeadConfig.from_preset("tiny_per_lead")
-    assert type(domain.pretraining_class(fused)) is EcgJepaForPreTraining
-    assert type(domain.pretraining_class(per_lead)) is EcgJepaPerLeadForPreTraining
+    assert domain.pretraining_class is EcgJepaForPreTraining
+    # the CLI builds either architecture from its config, as `jepa pretrain` does
+    assert type(AutoModelForPreTraining.from_config(fused)) is EcgJepaForPreTraining
+    assert type(AutoModelForPreTraining.from_config(per_lead)) is EcgJepaPerLeadForPreTraining
 
 
 def test_splits_share_the_train_processor_and_all_is_every_record():

@@ -71,7 +71,7 @@ def predict(model: Classifier, dataset: EcgRecords, batch_records: int = 32) -> 
     model.eval()
     device = next(model.parameters()).device
     logits = []
-    for start in range(0, len(dataset), batch_records):
+    for start in range(0, len(dataset.records), batch_records):  # each record once; len(dataset) counts crops
         records = dataset.records[start : start + batch_records]
         crops = [strided_crops(r, config.eval_crop_length, config.eval_crop_stride) for r in records]
         if len({len(c) for c in crops}) == 1:
@@ -89,8 +89,9 @@ def evaluate_classifier(model: Classifier, dataset: EcgRecords) -> float:
 
 
 def random_crops(dataset: EcgRecords, batch_size: int, crop_length: int, generator: torch.Generator) -> dict:
-    """A training batch: records drawn with replacement, one random `crop_length`-sample crop each."""
-    picks = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
+    """A training batch: records drawn with replacement, one random `crop_length`-sample crop each. Records are
+    drawn uniformly from `dataset.records` (`len(dataset)` counts a long record's several crops per epoch)."""
+    picks = torch.randint(len(dataset.records), (batch_size,), generator=generator).tolist()
     crops = []
     for index in picks:
         record = dataset.records[index]
