@@ -105,9 +105,9 @@ def test_bad_data_are_clear_errors(tmp_path):
     broken.mkdir(parents=True)
     for i in range(5):
         (broken / f"{i}.jpg").write_bytes(b"this is not a jpeg")
-    data = load_dataset(str(tmp_path / "broken"), "train", CONFIG)
-    with pytest.raises(ValueError, match="not an image file"):
-        data[0]
+    with pytest.raises(ValueError, match="5 of 5 input files cannot be used") as error:  # listed before training
+        load_dataset(str(tmp_path / "broken"), "train", CONFIG)
+    assert all(f"{i}.jpg: unreadable" in str(error.value) for i in range(5))
 
 
 def test_default_dataset_prefixes_mix_the_classes():

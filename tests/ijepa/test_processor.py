@@ -100,3 +100,17 @@ def test_bad_inputs_are_clear_errors(tmp_path, processor):
         ImageJepaImageProcessor(image_size=30, patch_size=4)
     with pytest.raises(ValueError, match="not divisible by patch_size"):
         ImageJepaConfig(image_size=30, patch_size=4)
+
+
+def test_sixteen_bit_images_keep_their_range_and_out_of_range_values_are_refused(tmp_path):
+    from ijepa.processor_ijepa import to_float_chw
+
+    ramp = (np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)  # 0 … 65472
+    Image.fromarray(ramp).save(tmp_path / "depth.png")  # a 16-bit grayscale PNG (mode I;16)
+    for source in (tmp_path / "depth.png", ramp):
+        values = to_float_chw(source)
+        np.testing.assert_allclose(values[0].numpy(), ramp / 65535, atol=1e-6)  # not clipped at 255
+    with pytest.raises(ValueError, match="outside 0–255"):
+        to_float_chw(ramp.astype(np.int32))
+    with pytest.raises(ValueError, match="scale it to"):
+        to_float_chw(np.full((8, 8, 3), 2.5, dtype=np.float32))

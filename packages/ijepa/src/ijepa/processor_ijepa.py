@@ -1,7 +1,8 @@
 """Images → normalised `pixel_values`: I-JEPA's RandomResizedCrop for pretraining, resize + centre crop for evaluation.
 
 Accepted inputs: a file path, a PIL image, a numpy array (H, W) or (H, W, C) channels-last, or a torch tensor
-(H, W) or (C, H, W) channels-first; integer arrays are read as 0–255, floating ones as 0–1. Documented
+(H, W) or (C, H, W) channels-first; integer arrays are read as 0–255 (uint16 and 16-bit files as 0–65535),
+floating ones as 0–1 (values outside these ranges are refused, not clipped). Documented
 conversions: grayscale is repeated to RGB, an alpha channel is composited onto a white background, and
 images smaller than the crop are upscaled (every crop is resized to `image_size`).
 """
@@ -35,6 +36,18 @@ def open_image(path: str | Path) -> Image.Image:
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """8-bit modes → uint8 (L, LA, RGB, RGBA); 16-bit and 32-bit integer gray → float in [0, 1] by the 16-bit range
+    (not clipped at 255); float gray ("F") as it is, checked by `to_float_chw`."""
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            return values.astype(np.float32)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(
+                f"a 32-bit integer image with values {values.min():g}..{values.max():g} outside the 16-bit range; "
+                "convert it to 8 or 16 bits"
+            )
+        return (values / 65535.0).astype(np.float32)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
     mode = ("LA" if has_alpha else "L") if gray else ("RGBA" if has_alpha else "RGB")
@@ -62,9 +75,22 @@ def to_float_chw(image: ImageInput) -> torch.Tensor:
         )
     if image.dtype == torch.bool:
         return image.float()
+    if image.dtype == torch.uint16:
+        return image.float() / 65535.0
     if not image.is_floating_point():
+        if image.numel() and (image.min() < 0 or image.max() > 255):
+            raise ValueError(
+                f"an integer image with values {image.min().item()}..{image.max().item()} outside 0–255; pass uint16 "
+                "for 16-bit images, or floats in [0, 1]"
+            )
         return image.float() / 255.0
-    return image.float()
+    image = image.float()
+    if image.numel() and (not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1):
+        raise ValueError(
+            f"a floating-point image with values {image.min().item():g}..{image.max().item():g} (or NaN); floats are "
+            "read as 0–1, so scale it to [0, 1] (or pass uint8 / uint16 integers)"
+        )
+    return image
 
 
 def to_channels(image: torch.Tensor, num_channels: int) -> torch.Tensor:

@@ -6,6 +6,12 @@ from jepa_core.overrides import ConfigFieldError
 
 Range = tuple[float, float] | list[float]
 POOLS = ("flatten", "mean", "register")
+TABLE_OPTIONS = (  # (field, allowed values, the value a ConfigFieldError suggests)
+    ("task", (None, "classification", "regression"), "classification"),
+    ("missing_values", ("impute", "error"), "impute"),
+    ("unknown_categories", ("bucket", "error"), "bucket"),
+    ("scaling", ("quantile", "standard"), "quantile"),
+)
 
 
 @strict
@@ -19,6 +25,11 @@ class TabularJepaConfig(JepaConfig):
     with base `position_embedding_base` (100, as the reference) over the token index. Masks: one context
     subset of `context_share` × D features and `num_target_subsets` target subsets of `target_share` × D
     features drawn from the features outside the context. Loss: MSE on the EMA target encoder's outputs.
+    How the processor reads the user's table (CLI `--set`): `target_column` (default: a column named
+    `target`/`label`/`class`/`y`), `id_columns` (default: found, see the processor),
+    `categorical_columns` (default: the non-numeric columns), `task` (default: inferred from the target),
+    `missing_values` ("impute", the default: training median / unknown bucket with a warning listing the counts;
+    "error"), `unknown_categories` ("bucket" or "error"), `scaling` ("quantile" or "standard").
     `probe_pool` picks the frozen representation for downstream models: "flatten" (the paper's: all
     [REG] + feature tokens concatenated), "mean" (mean feature token) or "register" (mean [REG] token).
     """
@@ -63,6 +74,13 @@ class TabularJepaConfig(JepaConfig):
     target_share: Range = (0.156, 0.622)
     num_target_subsets: int = 4
     probe_pool: str = "flatten"
+    target_column: str | None = None
+    id_columns: list[str] | None = None
+    categorical_columns: list[str] | None = None
+    task: str | None = None
+    missing_values: str = "impute"
+    unknown_categories: str = "bucket"
+    scaling: str = "quantile"
 
     def __post_init__(self, **kwargs):
         if self.categorical_cardinalities is None:
@@ -93,6 +111,9 @@ class TabularJepaConfig(JepaConfig):
             raise ConfigFieldError(
                 f"probe_pool must be one of {POOLS}, got {self.probe_pool!r}", "probe_pool", "flatten"
             )
+        for name, allowed, fix in TABLE_OPTIONS:
+            if getattr(self, name) not in allowed:
+                raise ConfigFieldError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}", name, fix)
         if self.num_register_tokens < 0:
             raise ValueError(f"num_register_tokens must be >= 0, got {self.num_register_tokens}")
         super().__post_init__(**kwargs)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from jepa_core.data_checks import BadFilesError, read_files
 from sklearn import datasets as sklearn_datasets
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from .configuration_tjepa import TabularJepaConfig
-from .processor_tjepa import TabularJepaProcessor, read_table
+from .processor_tjepa import TabularJepaProcessor, find_target, read_table
 
 SKLEARN_TABLES = {
     "breast_cancer": sklearn_datasets.load_breast_cancer,
@@ -25,6 +26,8 @@ SKLEARN_TABLES = {
 DEFAULT_TABLE = "breast_cancer"
 SPLITS = ("train", "test", "all")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+PROCESSOR_FIELDS = ("target_column", "id_columns", "categorical_columns", "task", "missing_values",
+                    "unknown_categories", "scaling")  # fmt: skip
 
 
 class TabularDataset(Dataset):
@@ -72,12 +75,31 @@ def _named(frame: pd.DataFrame, split: str) -> pd.DataFrame:
     return frame.set_axis([f"{split}-{i}" for i in range(len(frame))], axis=0)
 
 
+def _table_problem(frame: pd.DataFrame) -> str | None:
+    if frame.shape[1] == 0:
+        return "no columns"
+    if len(frame) == 0:
+        return "no rows (a header only)"
+    if frame.isna().all().all():
+        return "every cell is empty"
+    return None
+
+
+def read_tables(paths: list[Path]) -> list[pd.DataFrame]:
+    """The pre-check of the files: each read once; every unreadable or empty one listed in one error."""
+    try:
+        return [frame for _, frame in read_files(paths, read_table, _table_problem, policy="error")]
+    except BadFilesError as error:
+        lines = "\n".join(f"  {b.path}: {b.problem}" for b in error.bad)
+        raise ValueError(f"{len(error.bad)} of {len(paths)} table files cannot be used:\n{lines}") from None
+
+
 def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) tables from `path`.
 
     A folder with train.{csv,parquet} and test.{csv,parquet}; a `datasets` save_to_disk folder (a
     DatasetDict with "train" and "test", or one Dataset); or one CSV / Parquet file. One table is split
-    80 / 20 with `seed`.
+    80 / 20 with `seed`. Every file is read once and checked (`read_tables`).
     """
     path = Path(path)
     if not path.exists():
@@ -85,15 +107,73 @@ def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
     if path.is_dir():
         train_file, test_file = _split_file(path, "train"), _split_file(path, "test")
         if train_file and test_file:
-            return _named(read_table(train_file), "train"), _named(read_table(test_file), "test")
+            train, test = read_tables([train_file, test_file])
+            return _named(train, "train"), _named(test, "test")
         if (path / "dataset_dict.json").is_file():
             import datasets
 
             splits = datasets.load_from_disk(str(path))
             if not {"train", "test"} <= set(splits):
                 raise ValueError(f"{path} holds the splits {list(splits)}; T-JEPA needs 'train' and 'test'")
-            return _named(read_table(splits["train"]), "train"), _named(read_table(splits["test"]), "test")
-    return split_table(read_table(path), seed=seed)
+            train, test = (read_table(splits[name]) for name in ("train", "test"))
+            problems = [f"  {path}/{n}: {p}" for n, f in (("train", train), ("test", test)) if (p := _table_problem(f))]
+            if problems:
+                raise ValueError("the saved splits cannot be used:\n" + "\n".join(problems))
+            return _named(train, "train"), _named(test, "test")
+        if not (path / "dataset_info.json").is_file():
+            raise ValueError(
+                f"--data {path} is a folder without train.csv / test.csv (or .parquet) and is not a datasets "
+                "save_to_disk folder; pass one .csv / .parquet file or such a folder"
+            )
+        (table,) = [read_table(path)]
+        if problem := _table_problem(table):
+            raise ValueError(f"{path}: {problem}")
+        return split_table(table, seed=seed)
+    (table,) = read_tables([path])
+    return split_table(table, seed=seed)
+
+
+def check_tables(train: pd.DataFrame, test: pd.DataFrame, options: dict) -> None:
+    """The pre-check of the table's content, every problem in one error: a named target or id / categorical
+    column that is not there, a target that is entirely or partly empty or has a single value in the training
+    rows, and feature columns of the training rows that the test rows lack. Entirely empty or constant columns
+    are dropped by the processor with a warning."""
+    problems = []
+    named = options.get("target_column")
+    declared = list(options.get("id_columns") or []) + list(options.get("categorical_columns") or [])
+    absent = [c for c in ([named] if named is not None else []) + declared if c not in train.columns]
+    if absent:
+        problems.append(f"columns {absent} are not in the table (its columns: {list(train.columns)})")
+    target = find_target(list(train.columns), named)
+    if target in train.columns:
+        labels = train[target]
+        holes = int(labels.isna().sum())
+        if holes == len(labels):
+            problems.append(
+                f"the target column {target!r} is entirely empty; name another with --set target_column=NAME"
+            )
+        elif holes:
+            problems.append(
+                f"the target column {target!r} is empty in {holes} of {len(labels)} training rows; drop those rows "
+                "or fill them"
+            )
+        elif labels.nunique() < 2:
+            problems.append(
+                f"the target column {target!r} has a single value {labels.iloc[0]!r} in the {len(labels)} training "
+                "rows; a probe needs two classes (--set target_column=NAME for another column)"
+            )
+    lacking = [c for c in train.columns if c not in test.columns and c != target]
+    if lacking:
+        problems.append(f"the test rows lack the columns {lacking} of the training rows")
+    if problems:
+        raise ValueError("the table cannot be used:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def processor_options(config: TabularJepaConfig | None) -> dict:
+    """The processor settings that the config's table fields (`--set target_column=…` …) give."""
+    if config is None:
+        return {}
+    return {name: getattr(config, name) for name in PROCESSOR_FIELDS if hasattr(config, name)}
 
 
 def processed_split(
@@ -109,13 +189,21 @@ def processed_split(
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if processor is None:
-        processor = TabularJepaProcessor(verbose=False).fit(train)
-    elif config is not None:
-        processor.check_config(config)
+        options = processor_options(config)
+        check_tables(train, test, options)
+        processor = TabularJepaProcessor(**options, verbose=False).fit(train)
+    else:
+        check_tables(train, test, {"target_column": processor.target_column, "id_columns": processor.id_columns})
+        if config is not None:
+            processor.check_config(config)
     frame = {"train": train, "test": test}.get(split)
     if frame is None:
         frame = pd.concat([train, test]).sort_index() if _sortable(train, test) else pd.concat([train, test])
-    return TabularDataset(processor.transform(frame), processor, [str(i) for i in frame.index])
+    ids = [str(i) for i in frame.index]
+    id_column = next((c for c in processor.id_columns or [] if c in frame.columns), None)
+    if id_column is not None:
+        ids = [str(i) for i in frame[id_column]]
+    return TabularDataset(processor.transform(frame), processor, ids)
 
 
 def _sortable(train: pd.DataFrame, test: pd.DataFrame) -> bool:

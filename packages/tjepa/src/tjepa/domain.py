@@ -32,21 +32,29 @@ def encoder_inputs(samples: list[dict], config: TabularJepaConfig) -> dict[str, 
 
 
 def adapt_config(config: TabularJepaConfig, dataset: TabularDataset) -> TabularJepaConfig:
-    """The config sized for the training table (`num_numerical_features`, `categorical_cardinalities`).
+    """The config sized for the training table (`num_numerical_features`, `categorical_cardinalities`), with what
+    the processor found recorded (`target_column`, `task`, `id_columns`).
 
-    Fields left at their defaults are filled from the fitted processor; a value set by hand that disagrees
-    with the table is a `ConfigFieldError` naming the right value."""
-    schema = dataset.processor.config_overrides()
+    Schema fields left at their defaults are filled from the fitted processor; a value set by hand that
+    disagrees with the table is a `ConfigFieldError` naming the right value."""
+    processor = dataset.processor
+    schema = processor.config_overrides()
     defaults = type(config)()
-    if all(getattr(config, k) == v for k, v in schema.items()):
-        return config
     for field, value in schema.items():
         if getattr(config, field) not in (value, getattr(defaults, field)):
             raise ConfigFieldError(
                 f"the config has {field}={getattr(config, field)} but the training table gives {value}", field, value
             )
+    found = {
+        **schema,
+        "target_column": processor.target_column,
+        "task": processor.task if processor.target_column is not None else config.task,
+        "id_columns": processor.id_columns,
+    }
+    if all(getattr(config, k) == v for k, v in found.items()):
+        return config
     adapted = copy.deepcopy(config)
-    for field, value in schema.items():
+    for field, value in found.items():
         setattr(adapted, field, value)
     return adapted
 

@@ -12,7 +12,9 @@ Policies (each a clear error or a documented behaviour):
 - missing values (NaN/None): `missing_values="error"` raises; `"impute"` uses the training median (numerical)
   or the unknown bucket (categorical); ±inf in a numerical column always raises;
 - text in a numerical column raises (at fit when a text column looks numerical, at transform always);
-- constant columns (≤ 1 distinct value in training) are dropped at fit and reported;
+- constant or entirely empty columns (≤ 1 distinct value in training) are dropped at fit, with a warning;
+- identifier columns are excluded from the features (`id_columns`, or found at fit: a column named like an id
+  — `id`, `*_id`, `Unnamed: 0` … — or a text column, whose values are all distinct); they give the rows' ids;
 - at transform a missing column raises; extra columns are ignored with a warning; an empty table raises.
 """
 
@@ -29,8 +31,10 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 
 MODEL_INPUTS = ("numerical_features", "categorical_features")
 TARGET_NAMES = ("target", "label", "labels", "class", "y")
+ID_NAMES = ("id", "ids", "index", "row_id", "rowid", "sample_id", "uid", "uuid", "key")
 QUANTILE_BOUND = 1e-7
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MIN_ROWS_FOR_TEXT_ID = 20  # a text column all of whose values differ is an identifier from this many rows
 
 
 def read_table(source: Any) -> pd.DataFrame:
@@ -65,6 +69,34 @@ def _text_values(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(numbers, non-missing entries that are not numbers)."""
     numbers = pd.to_numeric(column, errors="coerce")
     return numbers, column[numbers.isna() & column.notna()]
+
+
+def find_target(columns: list, target_column: str | None) -> str | None:
+    """The target column: the one named, or the first column called `target`, `label`, `class`, `y` …"""
+    if target_column is not None:
+        return target_column
+    return next((c for c in columns if str(c).lower() in TARGET_NAMES), None)
+
+
+def _looks_like_id(name: Any, column: pd.Series) -> bool:
+    """Every value distinct, and the column is named like an identifier or holds text (names, codes, keys)."""
+    text = str(name).lower()
+    named = text in ID_NAMES or text.endswith(("_id", " id")) or text.startswith("unnamed:")
+    values = column.dropna()
+    distinct = len(values) == len(column) and values.is_unique and len(column) > 1
+    if not distinct or named:
+        return distinct
+    text = not _is_numeric_dtype(column) and pd.to_numeric(values, errors="coerce").notna().mean() < 0.9
+    return text and len(column) >= MIN_ROWS_FOR_TEXT_ID
+
+
+def _class_values(column: pd.Series) -> pd.Series:
+    """Target values as classes: whole numbers read as floats (1.0) are the integers they stand for (1)."""
+    if _is_numeric_dtype(column) and pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        if np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0):
+            return column.astype(np.int64)
+    return column
 
 
 def _is_numeric_dtype(column: pd.Series) -> bool:
@@ -102,6 +134,7 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         numerical_columns: list[str] | None = None,
         categorical_columns: list[str] | None = None,
         target_column: str | None = None,
+        id_columns: list[str] | None = None,
         scaling: str = "quantile",
         missing_values: str = "error",
         unknown_categories: str = "bucket",
@@ -128,6 +161,7 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         self.numerical_columns = list(numerical_columns) if numerical_columns is not None else None
         self.categorical_columns = list(categorical_columns) if categorical_columns is not None else None
         self.target_column, self.task = target_column, task
+        self.id_columns = list(id_columns) if id_columns is not None else None
         self.scaling, self.missing_values, self.unknown_categories = scaling, missing_values, unknown_categories
         self.n_quantiles, self.verbose = n_quantiles, verbose
         self.numerical_stats: dict[str, dict] = {
@@ -152,12 +186,28 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         self.dropped_columns = [
             c for c in self.numerical_columns + self.categorical_columns if frame[c].nunique(dropna=True) <= 1
         ]
+        empty = [c for c in self.dropped_columns if frame[c].isna().all()]
+        if self.dropped_columns:
+            constant = [c for c in self.dropped_columns if c not in empty]
+            warnings.warn(
+                "dropping columns that carry no information: "
+                + "; ".join(f"{what} {names}" for what, names in (("empty", empty), ("constant", constant)) if names),
+                stacklevel=2,
+            )
         self.numerical_columns = [c for c in self.numerical_columns if c not in self.dropped_columns]
         self.categorical_columns = [c for c in self.categorical_columns if c not in self.dropped_columns]
         if not self.numerical_columns + self.categorical_columns:
             raise ValueError("no informative feature column is left (all are constant or the target)")
         self.numerical_stats = {c: self._fit_numerical(frame[c], c) for c in self.numerical_columns}
         self.categories = {c: self._fit_categorical(frame[c], c) for c in self.categorical_columns}
+        holes = {c: int(frame[c].isna().sum()) for c in self.numerical_columns + self.categorical_columns}
+        holes = {c: n for c, n in holes.items() if n}
+        if holes:
+            warnings.warn(
+                f"imputing missing values (count per column in the training rows: {holes}): numerical with the "
+                "training median, categorical with the unknown bucket; --set missing_values=error refuses them",
+                stacklevel=2,
+            )
         self.classes = None
         if self.target_column is not None:
             self._fit_target(frame[self.target_column])
@@ -167,15 +217,27 @@ class TabularJepaProcessor(FeatureExtractionMixin):
 
     def _infer_schema(self, frame: pd.DataFrame) -> None:
         columns = list(frame.columns)
-        if self.target_column is None:
-            self.target_column = next((c for c in columns if str(c).lower() in TARGET_NAMES), None)
-        elif self.target_column not in columns:
-            raise ValueError(f"target column {self.target_column!r} is not in the table (columns: {columns})")
+        if self.target_column is not None and self.target_column not in columns:
+            raise ValueError(
+                f"target column {self.target_column!r} is not in the table (columns: {columns}); name it with "
+                "--set target_column=NAME"
+            )
+        self.target_column = find_target(columns, self.target_column)
         declared = (self.numerical_columns or []) + (self.categorical_columns or [])
-        missing = [c for c in declared if c not in columns]
+        missing = [c for c in declared + (self.id_columns or []) if c not in columns]
         if missing:
             raise ValueError(f"declared columns {missing} are not in the table (columns: {columns})")
-        free = [c for c in columns if c != self.target_column and c not in declared]
+        if self.id_columns is None:
+            self.id_columns = [
+                c for c in columns if c != self.target_column and c not in declared and _looks_like_id(c, frame[c])
+            ]
+            if self.id_columns:
+                warnings.warn(
+                    f"excluding identifier columns {self.id_columns} (every value distinct) from the features; they "
+                    "give the rows' ids (--set id_columns=[] keeps them as features)",
+                    stacklevel=3,
+                )
+        free = [c for c in columns if c != self.target_column and c not in declared and c not in self.id_columns]
         if self.numerical_columns is None:
             self.numerical_columns = [c for c in free if _is_numeric_dtype(frame[c])]
             for c in free:
@@ -183,7 +245,8 @@ class TabularJepaProcessor(FeatureExtractionMixin):
                 if not _is_numeric_dtype(frame[c]) and numbers.notna().mean() >= 0.9 and len(text):
                     raise ValueError(
                         f"column {c!r} looks numerical but has text values {sorted(set(map(str, text)))[:5]} in "
-                        f"{len(text)} rows; clean them, or declare the column in categorical_columns"
+                        f"{len(text)} rows; clean them, or declare the column categorical (categorical_columns; "
+                        f"--set categorical_columns={c})"
                     )
         if self.categorical_columns is None:
             self.categorical_columns = [c for c in free if c not in self.numerical_columns]
@@ -208,7 +271,8 @@ class TabularJepaProcessor(FeatureExtractionMixin):
     def _missing_error(self, name: str, count: int) -> ValueError:
         return ValueError(
             f"column {name!r} has {count} missing values (NaN/None); fill them, or build the processor with "
-            "missing_values='impute' (numerical: training median; categorical: the unknown bucket)"
+            "missing_values='impute' (numerical: training median; categorical: the unknown bucket; "
+            "--set missing_values=impute)"
         )
 
     def _fit_numerical(self, column: pd.Series, name: str) -> dict:
@@ -231,12 +295,17 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         if column.isna().any():
             raise ValueError(f"target column {self.target_column!r} has {int(column.isna().sum())} missing values")
         if self.task is None:
-            few_integers = pd.api.types.is_integer_dtype(column) and column.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
+            integral = _is_numeric_dtype(column) and bool(np.all(np.mod(column.to_numpy(dtype=np.float64), 1) == 0))
+            few_integers = integral and column.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET
             self.task = "regression" if _is_numeric_dtype(column) and not few_integers else "classification"
         if self.task == "classification":
-            self.classes = sorted(column.unique().tolist(), key=str)  # plain Python values (JSON)
+            self.classes = sorted(_class_values(column).unique().tolist(), key=str)  # plain Python values (JSON)
             if len(self.classes) < 2:
-                raise ValueError(f"target column {self.target_column!r} has a single class {self.classes}")
+                raise ValueError(
+                    f"target column {self.target_column!r} has a single class {self.classes} in the training rows; "
+                    "a classifier needs two (--set task=regression for a numeric target, --set target_column=NAME "
+                    "for another column)"
+                )
 
     # ---------------------------------------------------------------- transform
     def _require_fitted(self) -> None:
@@ -253,7 +322,7 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise ValueError(f"the table lacks the columns {missing} that the processor was fitted with")
-        known = set(needed) | set(self.dropped_columns) | {self.target_column}
+        known = set(needed) | set(self.dropped_columns) | set(self.id_columns or []) | {self.target_column}
         extra = [c for c in frame.columns if c not in known]
         if extra:
             warnings.warn(f"ignoring columns the processor was not fitted with: {extra}", stacklevel=2)
@@ -318,7 +387,7 @@ class TabularJepaProcessor(FeatureExtractionMixin):
         if self.task == "regression":
             return torch.tensor(pd.to_numeric(column).to_numpy(dtype=np.float32))
         lookup = {str(c): i for i, c in enumerate(self.classes)}
-        codes = column.astype(str).map(lookup)
+        codes = _class_values(column).astype(str).map(lookup)
         if codes.isna().any():
             unseen = sorted(set(column[codes.isna()].astype(str)))[:5]
             raise ValueError(f"target column {self.target_column!r} has classes {unseen} not seen in training")
@@ -357,6 +426,8 @@ class TabularJepaProcessor(FeatureExtractionMixin):
             lines.append(f"  categorical: {sizes}")
         if self.dropped_columns:
             lines.append(f"  dropped constant columns: {self.dropped_columns}")
+        if self.id_columns:
+            lines.append(f"  identifier columns (not features): {self.id_columns}")
         target = "none" if self.target_column is None else f"{self.target_column!r} ({self.task}"
         if self.classes is not None:
             target += f", {len(self.classes)} classes"
