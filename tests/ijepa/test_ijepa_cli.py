@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
@@ -107,7 +109,6 @@ def _mixed_folder(root):
     return root
 
 
-@pytest.mark.slow
 def test_user_images_of_other_sizes_and_modes_and_a_saved_dataset(tmp_path):
     """Real users' images: other sizes, grayscale and RGBA; the pre-check lists both bad files before training,
     `--set on_bad_file=skip` leaves them out, `--set image_size=24` sizes the model; a `save_to_disk` folder
