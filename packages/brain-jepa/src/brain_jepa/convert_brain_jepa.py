@@ -23,13 +23,13 @@ Command line: `python -m brain_jepa.convert_brain_jepa from-original CHECKPOINT 
 """
 
 import argparse
-import pickle
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
-from jepa_core.hub import model_card, write_model_card
+from jepa_core.convert import NO_LICENSE_NOTE, write_converted_card
+from jepa_core.convert import read_checkpoint as read_foreign_checkpoint
 from jepa_core.layers import sincos_1d
 
 from .configuration_brain_jepa import BrainJepaConfig
@@ -40,32 +40,19 @@ from .processor_brain_jepa import BrainJepaProcessor
 SOURCE_URL = "https://github.com/Eric-LRL/Brain-JEPA"
 PAPER_URL = "https://arxiv.org/abs/2409.19407"
 # The repository ships no licence file: the weights are the authors' (all rights reserved unless they say otherwise).
-LICENSE = "other"
-LICENSE_NOTE = (
-    "the source repository states no licence; the weights remain the authors' — ask them before redistributing"
-)
+LICENSE_NOTE = NO_LICENSE_NOTE
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 ENCODER_KEYS = ("target_encoder", "encoder")
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """`torch.load(weights_only=True)` with errors that say what is wrong with the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path} holds Python objects whose unpickling would run code ({str(error).splitlines()[0]}); it is "
-            "refused. Re-save just the tensors from a trusted environment: torch.save({'encoder': ..., "
-            "'predictor': ..., 'target_encoder': ...}, path)"
-        ) from error
-    except Exception as error:  # a damaged archive fails in many ways (zip, EOF, memo KeyError)
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint (truncated or damaged?): {error}") from error
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not a Brain-JEPA checkpoint dict")
-    return checkpoint
+    """`torch.load(weights_only=True)`, with errors that say what is wrong."""
+    return read_foreign_checkpoint(
+        path,
+        "Brain-JEPA",
+        "Re-save just the tensors from a trusted environment: "
+        "torch.save({'encoder': ..., 'predictor': ..., 'target_encoder': ...}, path)",
+    )
 
 
 def strip_module(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -255,12 +242,9 @@ def write_card(folder: Path, config: BrainJepaConfig, source: str, encoder: str)
         f"*Brain-JEPA: Brain Dynamics Foundation Model with Gradient Positioning and Spatiotemporal Masking*, "
         f"NeurIPS 2024 ({PAPER_URL})."
     )
-    card = model_card(
-        config, library_name=DOMAIN.distribution, import_name=DOMAIN.import_name, domain=DOMAIN.name,
-        paper_url=PAPER_URL, license=LICENSE, description=description, repo_id=str(folder),
-        example_input=DOMAIN.example_input, data_description="UK Biobank resting-state fMRI (the authors' run)",
-    )  # fmt: skip
-    write_model_card(folder, card)
+    write_converted_card(
+        DOMAIN, folder, config, description, PAPER_URL, "UK Biobank resting-state fMRI (the authors' run)"
+    )
 
 
 def convert(

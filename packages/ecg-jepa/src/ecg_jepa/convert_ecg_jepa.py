@@ -22,12 +22,12 @@ Command line: `python -m ecg_jepa.convert_ecg_jepa from-original CHECKPOINT OUT 
 """
 
 import argparse
-import pickle
 import re
 from pathlib import Path
 
 import torch
-from jepa_core.hub import model_card, write_model_card
+from jepa_core.convert import NO_LICENSE_NOTE, write_converted_card
+from jepa_core.convert import read_checkpoint as read_foreign_checkpoint
 
 from .configuration_ecg_jepa import STANDARD_LEADS, EcgJepaConfig
 from .domain import DOMAIN
@@ -36,32 +36,19 @@ from .processor_ecg_jepa import EcgJepaProcessor
 
 SOURCE_URL = "https://github.com/kweimann/ECG-JEPA"
 PAPER_URL = "https://arxiv.org/abs/2410.13867"
-LICENSE = "other"
-LICENSE_NOTE = (
-    "the source repository states no licence; the weights remain the authors' — ask them before redistributing"
-)
+LICENSE_NOTE = NO_LICENSE_NOTE
 HEADS_BY_WIDTH = {192: 4, 384: 6, 768: 12}  # the paper's ViT-XS / S / B
 _LEAD_NAMES = {name.upper(): name for name in STANDARD_LEADS}
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """`torch.load(weights_only=True)` with errors that say what is wrong with the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path} holds Python objects whose unpickling would run code ({str(error).splitlines()[0]}); it is "
-            "refused. Re-save the tensors and a plain-dict config from a trusted environment, as the authors' "
-            "scripts/minify_pretrained_checkpoint.py does"
-        ) from error
-    except Exception as error:  # a damaged archive fails in many ways (zip, EOF, memo KeyError)
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint (truncated or damaged?): {error}") from error
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not an ECG-JEPA checkpoint dict")
-    return checkpoint
+    """`torch.load(weights_only=True)`, with errors that say what is wrong."""
+    return read_foreign_checkpoint(
+        path,
+        "ECG-JEPA",
+        "Re-save the tensors and a plain-dict config from a trusted environment, as the authors' "
+        "scripts/minify_pretrained_checkpoint.py does",
+    )
 
 
 def encoder_weights(checkpoint: dict, encoder: str, source: str) -> dict[str, torch.Tensor]:
@@ -209,12 +196,9 @@ def convert(checkpoint: str | Path, output: str | Path, *, encoder: str = "targe
         f"*Self-Supervised Pre-Training with Joint-Embedding Predictive Architecture Boosts ECG Classification "
         f"Performance* ({PAPER_URL})."
     )
-    card = model_card(
-        model.config, library_name=DOMAIN.distribution, import_name=DOMAIN.import_name, domain=DOMAIN.name,
-        paper_url=PAPER_URL, license=LICENSE, description=description, repo_id=str(output),
-        example_input=DOMAIN.example_input, data_description="the authors' pretraining ECG collection",
-    )  # fmt: skip
-    write_model_card(output, card)
+    write_converted_card(
+        DOMAIN, output, model.config, description, PAPER_URL, "the authors' pretraining ECG collection"
+    )
     return output
 
 

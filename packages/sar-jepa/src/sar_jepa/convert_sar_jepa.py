@@ -26,12 +26,12 @@ Command line: `python -m sar_jepa.convert_sar_jepa from-original CHECKPOINT OUT 
 
 import argparse
 import math
-import pickle
 import re
 from pathlib import Path
 
 import torch
-from jepa_core.hub import model_card, write_model_card
+from jepa_core.convert import NO_LICENSE_NOTE, write_converted_card
+from jepa_core.convert import read_checkpoint as read_foreign_checkpoint
 
 from .configuration_sar_jepa import SarJepaConfig
 from .domain import DOMAIN
@@ -40,10 +40,7 @@ from .processor_sar_jepa import SarJepaProcessor
 
 SOURCE_URL = "https://github.com/waterdisappear/SAR-JEPA"
 PAPER_URL = "https://arxiv.org/abs/2311.15153"
-LICENSE = "other"
-LICENSE_NOTE = (
-    "the source repository states no licence; the weights remain the authors' — ask them before redistributing"
-)
+LICENSE_NOTE = NO_LICENSE_NOTE
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 # decoder, target filters and the (unused) MAE position table: not part of the encoder
 _NOT_ENCODER = re.compile(r"^(decoder_|encoder_pred\.|sarfeature\d*\.|head\.|fc_norm\.|pos_embed$)")
@@ -51,22 +48,12 @@ _NOT_ENCODER = re.compile(r"^(decoder_|encoder_pred\.|sarfeature\d*\.|head\.|fc_
 
 def read_checkpoint(path: str | Path) -> dict:
     """`torch.load(weights_only=True)` (plus `argparse.Namespace`), with errors that say what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path} holds Python objects whose unpickling would run code ({str(error).splitlines()[0]}); it is "
-            "refused. Re-save just the state dict from a trusted environment: torch.save({'model': sd}, path)"
-        ) from error
-    except Exception as error:  # a damaged archive fails in many ways (zip, EOF, memo KeyError)
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint (truncated or damaged?): {error}") from error
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not a SAR-JEPA checkpoint dict")
-    return checkpoint
+    return read_foreign_checkpoint(
+        path,
+        "SAR-JEPA",
+        "Re-save just the state dict from a trusted environment: torch.save({'model': sd}, path)",
+        allowed=(argparse.Namespace,),
+    )
 
 
 def model_weights(checkpoint: dict, source: str) -> dict[str, torch.Tensor]:
@@ -194,12 +181,9 @@ def convert(checkpoint: str | Path, output: str | Path, **overrides) -> Path:
         "Paper: Li et al., *Predicting Gradient is Better: Exploring Self-Supervised Learning for SAR ATR with a "
         f"Joint-Embedding Predictive Architecture*, ISPRS J. P&RS 2024 ({PAPER_URL})."
     )
-    card = model_card(
-        model.config, library_name=DOMAIN.distribution, import_name=DOMAIN.import_name, domain=DOMAIN.name,
-        paper_url=PAPER_URL, license=LICENSE, description=description, repo_id=str(output),
-        example_input=DOMAIN.example_input, data_description="the authors' SAR target pretraining collection",
-    )  # fmt: skip
-    write_model_card(output, card)
+    write_converted_card(
+        DOMAIN, output, model.config, description, PAPER_URL, "the authors' SAR target pretraining collection"
+    )
     return output
 
 
