@@ -107,8 +107,11 @@ def test_folder_of_geotiffs_per_class(tmp_path, tiny):
     metrics = result.metrics
     assert list(metrics)[0] == "finetune_40_shot_accuracy" == result.headline
     assert 0 <= metrics["probe_10_shot_accuracy"] <= 1 and 0 <= metrics["linear_probe_accuracy"] <= 1
-    with pytest.raises(ValueError, match="has no labels"):
-        evaluate_encoder(DOMAIN, SarJepaModel(fast), None, str(tmp_path / "train" / "bmp2"))
+    unlabelled = str(tmp_path / "train" / "bmp2")
+    with pytest.raises(ValueError, match="has no labels"):  # with a run's processor, as `jepa evaluate` passes it
+        evaluate_encoder(DOMAIN, SarJepaModel(fast), processor, unlabelled)
+    with pytest.raises(ConfigFieldError, match="intensity .* or amplitude"):  # untagged files and no processor
+        evaluate_encoder(DOMAIN, SarJepaModel(fast), None, unlabelled)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_dataset(tmp_path / "missing", "train", tiny)
 
@@ -123,8 +126,9 @@ def test_class_folders_without_split_folders_hold_out_every_fifth_file(tmp_path,
         (tmp_path / name).mkdir()
         for i in range(10):
             write_geotiff(tmp_path / name / f"{i:02d}.tif", rng.gamma(1.0, 1.0, (32, 32)).astype(np.float32))
-    train, test = data.load_dataset(tmp_path, "train", tiny), data.load_dataset(tmp_path, "test", tiny)
-    assert train.class_names == ("2s1", "zsu23")
+    intensity = SarJepaConfig.from_preset("tiny", input_kind="intensity")  # untagged files: the user says what
+    train, test = data.load_dataset(tmp_path, "train", intensity), data.load_dataset(tmp_path, "test", intensity)
+    assert train.class_names == ("2s1", "zsu23") and train.processor.input_kind == "intensity"
     assert train.labels.tolist() == [0] * 8 + [1] * 8 and test.labels.tolist() == [0] * 2 + [1] * 2
     assert train.processor.clip_value > 0  # fitted on the training files when no processor is given
     fitted = SarJepaProcessor.from_config(tiny).fit([SarJepaProcessor().read(f) for f in train_files(tmp_path)])
@@ -135,7 +139,7 @@ def test_class_folders_without_split_folders_hold_out_every_fifth_file(tmp_path,
     assert torch.equal(test_again.pixel_values, test.pixel_values)
     (tmp_path / "t62").mkdir()
     with pytest.raises(ValueError, match="class folder .*t62 holds no .tif files"):
-        data.load_dataset(tmp_path, "train", tiny)
+        data.load_dataset(tmp_path, "train", intensity)
 
 
 def test_domain_plugin(tiny):

@@ -33,6 +33,7 @@ class BrainJepaConfig(JepaConfig):
         "tiny": _vit(
             96, 3, 4, 48, 1, num_rois=31, num_frames=96, gradient_components=8, train_batch_size=32,
             max_steps=300, learning_rate=5e-4, start_learning_rate=1e-4, warmup_ratio=0.1,
+            model_repetition_time=1.89,
         ),
         "vit_small": _vit(384, 12, 6, 192, 6),
         "vit_base": _vit(768, 12, 12, 384, 6),
@@ -63,6 +64,16 @@ class BrainJepaConfig(JepaConfig):
     min_keep: int = 4
     mask_equalize: str = "truncate"
     classifier_dropout: float = 0.0
+    # the user's data (`--set FIELD=VALUE`): the TR of the files when no sidecar/header gives it (seconds), the
+    # TR of the model's frames (every series is resampled to it; the paper's UKB 0.735 s × stride 3), the axis
+    # order of the files, the stride of evaluation windows (frames; None: num_frames, non-overlapping)
+    repetition_time: float | None = None
+    model_repetition_time: float = 2.205
+    layout: str = "auto"
+    window_stride: int | None = None
+    # where the brain gradients come from (set by `prepare_model`) and the parcellation's name (`--set`)
+    gradient_source: str = "embedded synthetic cohort (31 ROIs)"
+    parcellation: str = ""
 
     def __post_init__(self, **kwargs):
         if self.num_frames % self.patch_size:
@@ -80,6 +91,14 @@ class BrainJepaConfig(JepaConfig):
                 f"{self.num_rois} ROIs give at most {self.num_rois - 1} gradients, but gradient_components="
                 f"{self.gradient_components}; lower gradient_components"
             )
+        if self.layout not in ("auto", "roi_time", "time_roi"):
+            raise ValueError(f"layout must be 'auto', 'roi_time' or 'time_roi', got {self.layout!r}")
+        if self.repetition_time is not None and not self.repetition_time > 0:
+            raise ValueError(f"repetition_time must be positive (seconds), got {self.repetition_time}")
+        if not self.model_repetition_time > 0:
+            raise ValueError(f"model_repetition_time must be positive (seconds), got {self.model_repetition_time}")
+        if self.window_stride is not None and self.window_stride < 1:
+            raise ValueError(f"window_stride must be at least 1 frame, got {self.window_stride}")
         if self.mask_equalize not in ("truncate", "random"):
             raise ValueError(f"mask_equalize must be 'truncate' or 'random', got {self.mask_equalize!r}")
         super().__post_init__(**kwargs)

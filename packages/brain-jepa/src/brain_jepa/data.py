@@ -15,6 +15,7 @@ plus its own faster AR(1) noise. Per subject:
 """
 
 import functools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from scipy import signal
 from torch.utils.data import Dataset
 
 from .configuration_brain_jepa import BrainJepaConfig
-from .processor_brain_jepa import BrainJepaProcessor, brain_gradients_from_timeseries
+from .processor_brain_jepa import BrainJepaProcessor, brain_gradients_from_timeseries, resampled_length
 
+logger = logging.getLogger(__name__)
 EMBEDDED_NUM_ROIS = 31
 EMBEDDED_REPETITION_TIME = 1.89  # seconds
 NETWORK_SIZES = (9, 8, 7, 7)  # A default mode, B dorsal attention, C frontoparietal, D sensorimotor
@@ -247,108 +249,366 @@ def _from_hf_dataset(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFr
     return subjects, names, pd.DataFrame(columns, index=names) if columns else None
 
 
+TR_KEYS = ("RepetitionTime", "repetition_time", "TR", "tr")
+
+
+def _tr_from_json(path: Path) -> float | None:
+    import json
+
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    found = next((content[k] for k in TR_KEYS if k in content), None)
+    return None if found is None else float(found)
+
+
+def read_repetition_time(path: Path) -> float | None:
+    """The TR (s) a file declares: a BIDS sidecar `<stem>.json`, a `.mat` variable (TR, tr, RepetitionTime …),
+    or a folder-level `*bold.json` / `repetition_time.json`; None when none does."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file() and (tr := _tr_from_json(sidecar)) is not None:
+        return tr
+    if path.suffix.lower() == ".mat":
+        content = scipy_io.loadmat(path)
+        for key in TR_KEYS:
+            if key in content and np.size(content[key]) == 1:
+                return float(np.ravel(content[key])[0])
+    for shared in sorted(path.parent.glob("*bold.json")) + [path.parent / "repetition_time.json"]:
+        if shared.is_file() and (tr := _tr_from_json(shared)) is not None:
+            return tr
+    return None
+
+
+class RoiWindowDataset(Dataset):
+    """A user's subjects, resampled to the model's TR and robust-scaled, served as windows of `num_frames`:
+    random crops for pretraining (`random_crops`), strided windows for evaluation and embedding. `subject_of[i]`
+    is the subject of window i (the probe averages a subject's windows); `ids`, `labels`, `traits` are per subject.
+    """
+
+    def __init__(self, subjects, num_frames, stride, random_crops, labels, traits, ids, processor, trs):
+        from jepa_core.windows import Windows
+
+        self.subjects = subjects  # (R, T) float32 tensors, scaled, at the model's TR
+        self.windows = Windows([s.shape[1] for s in subjects], num_frames, self._crop, stride, random_crops)
+        self.labels, self.traits, self.ids, self.processor = labels, traits, ids, processor
+        self.repetition_times, self.class_names, self.embedded = trs, None, False
+
+    def _crop(self, subject: int, start: int) -> dict:
+        sample = {"time_series": self.subjects[subject][:, start : start + self.windows.window]}
+        if self.labels is not None:
+            sample["labels"] = self.labels[subject]
+        if self.traits is not None:
+            sample["traits"] = self.traits[subject]
+        return sample
+
+    @property
+    def subject_of(self) -> list[int]:
+        return self.windows.recording_of
+
+    @property
+    def num_rois(self) -> int:
+        return int(self.subjects[0].shape[0])
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.windows[index]
+
+
+def _source_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SERIES_SUFFIXES and p.name != "labels.csv")
+    if not files:
+        raise FileNotFoundError(f"{path} holds no ROI time series files ({', '.join(SERIES_SUFFIXES)})")
+    return files
+
+
+def _read_subjects(path: Path, config: BrainJepaConfig) -> list[tuple[str, str, object]]:
+    """(file, subject name, subjects' (array, TR) or an exception) for every subject of `path`."""
+    if path.is_dir() and any((path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json")):
+        subjects, names, _ = _from_hf_dataset(path)
+        return [(str(path), n, (s, config.repetition_time)) for s, n in zip(subjects, names, strict=True)]
+    found = []
+    for file in _source_files(path):
+        try:
+            series = read_series(file)
+            tr = read_repetition_time(file)
+        except Exception as error:  # reported with every other bad file by the pre-check
+            found.append((str(file), file.stem, error))
+            continue
+        if tr is not None and config.repetition_time is not None and not np.isclose(tr, config.repetition_time):
+            found.append((str(file), file.stem, ValueError(
+                f"the file declares TR {tr:g} s but repetition_time={config.repetition_time:g} is set"
+            )))  # fmt: skip
+            continue
+        tr = tr if tr is not None else config.repetition_time
+        names = [file.stem] if len(series) == 1 else [f"{file.stem}_{i}" for i in range(len(series))]
+        found += [(str(file), n, (s, tr)) for s, n in zip(series, names, strict=True)]
+    return found
+
+
+def _cohort_num_rois(arrays: list[np.ndarray], layout: str) -> int:
+    """The ROI count of a cohort: the axis size that most files have (files may be ROIs × time or time × ROIs;
+    scans differ in length, the parcellation does not), or the one `layout` says."""
+    if layout != "auto":
+        sizes = [a.shape[0 if layout == "roi_time" else 1] for a in arrays]
+    else:
+        sizes = [size for a in arrays for size in set(a.shape)]
+    values, counts = np.unique(sizes, return_counts=True)
+    best = values[counts == counts.max()]
+    if len(best) > 1 and layout == "auto":  # e.g. every file the same shape: scans have more frames than ROIs
+        logger.warning(
+            "%s files could hold %s ROIs: taking %d (fMRI scans have more frames than ROIs); if wrong, say the "
+            "axis order with --set layout=roi_time or --set layout=time_roi",
+            len(arrays),
+            " or ".join(str(int(b)) for b in best),
+            int(best.min()),
+        )
+    return int(best.min())
+
+
+def _oriented(array: np.ndarray, layout: str, num_rois: int) -> np.ndarray | None:
+    """(ROIs, time) or None when no axis has `num_rois` ROIs."""
+    if layout != "auto":
+        array = array if layout == "roi_time" else array.T
+        return array if array.shape[0] == num_rois else None
+    if array.shape[0] == num_rois:
+        return array
+    return array.T if array.shape[1] == num_rois else None
+
+
+def _precheck(entries, config: BrainJepaConfig, processor: BrainJepaProcessor | None):
+    """Every bad subject at once: unreadable, not 2-D, inconsistent ROI counts, NaN, constant ROIs, too short."""
+    from jepa_core.data_checks import BadFile, BadFilesError
+
+    bad, good = [], []
+    readable = [np.asarray(e[2][0]) for e in entries if not isinstance(e[2], Exception) and np.ndim(e[2][0]) == 2]
+    layout = config.layout if processor is None or processor.layout == "auto" else processor.layout
+    num_rois = processor.num_rois if processor is not None else (_cohort_num_rois(readable, layout) if readable else 0)
+    model_tr = config.model_repetition_time if processor is None else processor.repetition_time
+    for file, name, value in entries:
+        where = file if Path(file).stem == name else f"{file} [{name}]"
+        if isinstance(value, Exception):
+            bad.append(BadFile(where, f"unreadable ({type(value).__name__}: {value})"))
+            continue
+        array, tr = np.asarray(value[0], dtype=np.float64), value[1]
+        if array.ndim != 2:
+            bad.append(BadFile(where, f"not a 2-D ROI × time array (shape {array.shape})"))
+            continue
+        oriented = _oriented(array, layout, num_rois)
+        if oriented is None:
+            whose = "the model's" if processor is not None else "the other files'"
+            bad.append(BadFile(where, f"shape {array.shape} has no axis of {whose} {num_rois} ROIs"))
+            continue
+        array = oriented
+        frames = array.shape[1] if tr is None or model_tr is None else resampled_length(array.shape[1], tr, model_tr)
+        if (count := int((~np.isfinite(array)).sum())) and config_nan_policy(processor) == "raise":
+            problem = f"{count} NaN or infinite values"
+        elif constant := np.flatnonzero(np.nan_to_num(array).std(axis=1) == 0).tolist():
+            problem = f"constant (flat) ROIs {constant[:10]}{' …' if len(constant) > 10 else ''}"
+        elif frames < config.num_frames:
+            at = f" at the model's TR {model_tr:g} s" if tr is not None else ""
+            problem = f"too short: {frames} frames{at}, at least num_frames={config.num_frames} needed"
+        else:
+            good.append((name, array, tr))
+            continue
+        bad.append(BadFile(where, problem))
+    if bad and (config.on_bad_file == "error" or not good):
+        raise BadFilesError(bad, len(entries))
+    if bad:
+        logger.warning("%s", str(BadFilesError(bad, len(entries))).replace("cannot be used", "are left out", 1))
+    unknown = [name for name, _, tr in good if tr is None]
+    if unknown and model_tr is not None:
+        logger.warning(
+            "no TR found for %d subjects (e.g. %s: no sidecar .json with RepetitionTime, no TR in the .mat): "
+            "taking them at the model's TR %g s; if that is wrong, --set repetition_time=SECONDS",
+            len(unknown),
+            unknown[0],
+            model_tr,
+        )
+    return good, num_rois
+
+
+def config_nan_policy(processor: BrainJepaProcessor | None) -> str:
+    return "raise" if processor is None else processor.nan_policy
+
+
 def load_dataset(
     path: str,
     split: str,
     config: BrainJepaConfig,
     processor: BrainJepaProcessor | None = None,
     test_every: int = 5,
-) -> RoiTimeSeriesDataset:
+) -> RoiWindowDataset:
     """ROI time series from a file, a folder of files (one subject each, optional `labels.csv` with columns
     subject,label,trait), or a `datasets.save_to_disk` folder (`time_series`, optional `label`, `trait`).
 
     Folders with `train/` and `test/` subfolders are used as they are; otherwise every `test_every`-th subject is
-    the test split ("all": every subject). Series may be ROIs × time or time × ROIs (found by `num_rois`); robust
-    scaling is fitted on the training split unless a processor is given; the first `num_frames` frames are used.
+    the test split ("all": every subject). The ROI count is the data's (the axis every file shares, or
+    `--set layout=`); each file's TR is read (sidecar `.json`, `.mat` variable) or `--set repetition_time=`, and
+    the series resampled to `model_repetition_time`. Every file is pre-checked (all bad files listed at once).
+    Without a processor (pretraining) robust scaling is fitted on the training subjects and the windows are random
+    crops; with one (evaluation, embedding) they are strided windows.
     """
     _check_split(split)
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        loaded = {name: _load_all(root / name) for name in ("train", "test")}
-        train_subjects = loaded["train"][0]
-        chosen = ("train", "test") if split == "all" else (split,)
-        subjects = [s for name in chosen for s in loaded[name][0]]
-        names = [n for name in chosen for n in loaded[name][1]]
-        tables = [loaded[name][2] for name in chosen]
-        labels = None if any(t is None for t in tables) else pd.concat(tables)
+    parts = ("train", "test") if (root / "train").is_dir() and (root / "test").is_dir() else None
+    folders = [root / p for p in parts] if parts else [root]
+    entries = [(e, folder) for folder in folders for e in _read_subjects(folder, config)]
+    good, num_rois = _precheck([e for e, _ in entries], config, processor)
+    folder_of = {e[1]: folder for e, folder in entries}
+    if parts:
+        in_split = {name: folder_of[name].name for name, _, _ in good}
+        is_test = [in_split[name] == "test" for name, _, _ in good]
     else:
-        all_subjects, all_names, labels = _load_all(root)
-        is_test = [i % test_every == test_every - 1 for i in range(len(all_subjects))]
-        if len(all_subjects) < 2:
-            raise ValueError(f"{path} holds {len(all_subjects)} subject; a train/test split needs at least 2")
-        train_subjects = [s for s, t in zip(all_subjects, is_test, strict=True) if not t]
-        chosen = [i for i, t in enumerate(is_test) if split == "all" or t == (split == "test")]
-        subjects, names = [all_subjects[i] for i in chosen], [all_names[i] for i in chosen]
-    _check_num_rois(subjects, config, path)
+        is_test = [i % test_every == test_every - 1 for i in range(len(good))]
+        if len(good) < 2 and split != "all":
+            raise ValueError(f"{path} holds {len(good)} usable subject; a train/test split needs at least 2")
+    train = [g for g, t in zip(good, is_test, strict=True) if not t]
+    chosen = [g for g, t in zip(good, is_test, strict=True) if split == "all" or t == (split == "test")]
+    if not chosen:
+        raise ValueError(f"{path} has no usable subject in the {split} split")
+    pretraining = processor is None
     if processor is None:
-        processor = BrainJepaProcessor.from_config(config).fit(train_subjects)
-    series = _process(subjects, processor)
+        processor = BrainJepaProcessor(
+            num_rois, config.num_frames, config.patch_size, repetition_time=config.model_repetition_time
+        )
+        arrays = [processor.to_roi_time(a, "roi_time", tr) for _, a, tr in train]
+        low, processor.median, high = np.percentile(np.concatenate(arrays, axis=1), [25, 50, 75], axis=1)
+        processor.iqr = high - low
+    subjects = [_scaled(processor, a, tr) for _, a, tr in chosen]
+    names = [name for name, _, _ in chosen]
+    labels = _labels_for(names, [folder_of[n] for n in names], root)
+    stride = config.window_stride or config.num_frames
+    dataset = RoiWindowDataset(
+        subjects, config.num_frames, stride, pretraining and split == "train", *labels, names, processor,
+        [tr for _, _, tr in chosen],
+    )  # fmt: skip
+    return dataset
+
+
+def _scaled(processor: BrainJepaProcessor, array: np.ndarray, tr: float | None) -> torch.Tensor:
+    """One subject (R, T) → resampled to the processor's TR, robust-scaled, float32 (all its frames)."""
+    x = processor.to_roi_time(array, "roi_time", tr)
+    return torch.from_numpy(((x - processor.median[:, None]) / processor.iqr[:, None]).astype(np.float32))
+
+
+def _labels_for(names: list[str], folders: list[Path], root: Path):
+    tables = {}
+    for folder in dict.fromkeys(folders):
+        if (folder / "dataset_info.json").is_file() or (folder / "dataset_dict.json").is_file():
+            _, hf_names, table = _from_hf_dataset(folder)
+        else:
+            table = _read_labels(folder if folder.is_dir() else folder.parent)
+            if table is None and folder != root and root.is_dir():
+                table = _read_labels(root)
+        tables[folder] = table
+    if any(tables[f] is None for f in folders):
+        return None, None
     label_tensor = trait_tensor = None
-    if labels is not None:
-        missing = [n for n in names if n not in labels.index]
-        if missing:
-            raise ValueError(f"labels.csv has no row for subjects {missing[:5]}")
-        if "label" in labels.columns:
-            label_tensor = torch.as_tensor(labels.loc[names, "label"].to_numpy(), dtype=torch.long)
-        if "trait" in labels.columns:
-            trait_tensor = torch.as_tensor(labels.loc[names, "trait"].to_numpy(), dtype=torch.float32)
-    return RoiTimeSeriesDataset(series, label_tensor, trait_tensor, names, processor)
+    missing = [n for n, f in zip(names, folders, strict=True) if n not in tables[f].index]
+    if missing:
+        raise ValueError(f"labels.csv has no row for subjects {missing[:5]}")
+    rows = pd.DataFrame([tables[f].loc[n] for n, f in zip(names, folders, strict=True)])
+    if "label" in rows.columns:
+        label_tensor = torch.as_tensor(rows["label"].to_numpy().astype(np.int64))
+    if "trait" in rows.columns:
+        trait_tensor = torch.as_tensor(rows["trait"].to_numpy().astype(np.float32))
+    return label_tensor, trait_tensor
 
 
-def _check_num_rois(subjects: list[np.ndarray], config: BrainJepaConfig, path: str) -> None:
-    """Data whose ROI count is not `num_rois`: name the value to set (the axis every subject shares)."""
-    shapes = [np.shape(s) for s in subjects]
-    if not shapes or any(len(shape) != 2 for shape in shapes):
-        return  # the processor names the problem
-    if any(config.num_rois in shape for shape in shapes):
-        return
-    shared = [axis for axis in (0, 1) if len({shape[axis] for shape in shapes}) == 1]
-    guess = shapes[0][shared[0]] if len(shared) == 1 else min(shapes[0])
-    raise ConfigFieldError(
-        f"{path}: the subjects' series are shaped {shapes[0]}, with no axis of num_rois={config.num_rois} ROIs; "
-        "build the model for your parcellation (its brain gradients are computed from the training subjects)",
-        "num_rois",
-        guess,
-    )
+def embeddings(encoder, dataset, batch_size: int = 64) -> torch.Tensor:
+    """Mean-pooled encoder embeddings (N, D) of a data set (the probes' features): one row per subject, the mean
+    over its windows for a user's data set."""
+    return embed(encoder, dataset, batch_size).features
 
 
-def _load_all(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFrame | None]:
-    if path.is_dir() and any((path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json")):
-        return _from_hf_dataset(path)
-    subjects, names = _subjects_in(path)
-    return subjects, names, _read_labels(path if path.is_dir() else path.parent)
+@torch.no_grad()
+def embed(encoder, dataset, batch_size: int = 64):
+    """`Embedded` per subject: each window mean-pooled, then a subject's windows averaged (the probe's input)."""
+    from jepa_core.evaluation import Embedded, extract_embeddings
+
+    if isinstance(dataset, RoiWindowDataset):
+        samples = [dataset[i]["time_series"] for i in range(len(dataset))]
+        windows = torch.stack(samples)
+    else:
+        windows = dataset.time_series
+    batches = [{"time_series": windows[i : i + batch_size]} for i in range(0, len(windows), batch_size)]
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        features, _ = extract_embeddings(
+            encoder, batches, input_keys=["time_series"], num_prefix_tokens=encoder.config.num_register_tokens
+        )
+    finally:
+        encoder.train(was_training)
+    features = features.float()
+    labels = dataset.labels
+    if isinstance(dataset, RoiWindowDataset):
+        owner = torch.as_tensor(dataset.subject_of)
+        count = torch.bincount(owner, minlength=len(dataset.subjects)).clamp_min(1)
+        summed = torch.zeros(len(dataset.subjects), features.shape[1]).index_add_(0, owner, features)
+        features = summed / count[:, None].float()
+    labels = None if labels is None else labels.numpy()
+    return Embedded(features, labels, list(dataset.ids))
 
 
-def embeddings(encoder, dataset: RoiTimeSeriesDataset, batch_size: int = 64) -> torch.Tensor:
-    """Mean-pooled encoder embeddings (N, D) of a data set (the probes' features)."""
-    from jepa_core.evaluation import extract_embeddings
+def adapt_config(config: BrainJepaConfig, dataset) -> BrainJepaConfig:
+    """The config sized by the user's data: `num_rois` is the files' ROI count (gradients are computed for it)."""
+    if getattr(dataset, "embedded", False) or not isinstance(dataset, RoiWindowDataset):
+        return config
+    values = config.to_dict()
+    values.update(num_rois=dataset.num_rois, gradient_components=min(config.gradient_components, dataset.num_rois - 1))
+    values["parcellation"] = config.parcellation or f"{dataset.num_rois} ROIs (the user's files)"
+    values["gradient_source"] = gradient_source(config, len(dataset.subjects), dataset.processor.repetition_time)
+    for key in ("model_type", "transformers_version", "architectures"):
+        values.pop(key, None)
+    return type(config)(**{k: v for k, v in values.items() if k in _fields(type(config))})
 
-    batches = [{"time_series": dataset.time_series[i : i + batch_size]} for i in range(0, len(dataset), batch_size)]
-    features, _ = extract_embeddings(
-        encoder, batches, input_keys=["time_series"], num_prefix_tokens=encoder.config.num_register_tokens
-    )
-    return features
+
+def _fields(config_class) -> set[str]:
+    from jepa_core.overrides import config_fields
+
+    return set(config_fields(config_class))
 
 
-def extra_metrics(encoder, train: RoiTimeSeriesDataset, test: RoiTimeSeriesDataset) -> dict[str, float]:
+def extra_metrics(encoder, train, test) -> dict[str, float]:
     """The trait regression (a ridge probe of the mean-pooled embeddings): Pearson's ρ and R² on the test split."""
     if getattr(train, "traits", None) is None or getattr(test, "traits", None) is None:
         return {}
     return regression_probe(embeddings(encoder, train), train.traits, embeddings(encoder, test), test.traits)
 
 
-def prepare_model(model, dataset: RoiTimeSeriesDataset) -> None:
-    """Brain gradients from the training subjects of the user's data (the embedded cohort's are built in)."""
+def prepare_model(model, dataset) -> None:
+    """Brain gradients from the training subjects' group connectivity (the embedded cohort's are built in); the
+    method and the parcellation are recorded in the config (`gradient_source`, `parcellation`)."""
     if getattr(dataset, "embedded", False):
         return
     config = model.config
-    series = [subject.double().numpy() for subject in dataset.time_series]
+    subjects = dataset.subjects if isinstance(dataset, RoiWindowDataset) else dataset.time_series
+    series = [subject.double().numpy() for subject in subjects]
     gradients = brain_gradients_from_timeseries(
         series, config.gradient_components, config.gradient_alpha, config.gradient_sparsity
     )
     model.set_brain_gradients(gradients)
+    config.gradient_source = gradient_source(config, len(series), getattr(dataset.processor, "repetition_time", None))
+    config.parcellation = config.parcellation or f"{series[0].shape[0]} ROIs (the user's files)"
+
+
+def gradient_source(config: BrainJepaConfig, num_subjects: int, repetition_time: float | None) -> str:
+    """How the brain gradients were computed (recorded in the config)."""
+    return (
+        f"diffusion map (normalized-angle affinity, alpha={config.gradient_alpha:g}, sparsity="
+        f"{config.gradient_sparsity:g}) of the Fisher-z group FC of {num_subjects} training subjects "
+        f"at TR {repetition_time} s"
+    )
 
 
 def regression_probe(train_x, train_y, test_x, test_y) -> dict[str, float]:

@@ -29,6 +29,8 @@ DOMAIN = Domain(
     headline_metric="linear_probe_accuracy",
     example_input=EXAMPLE_INPUT,
     extra_metrics=data.extra_metrics,
+    embed=data.embed,
+    adapt_config=data.adapt_config,
     prepare_model=data.prepare_model,
     embedded_data=(
         "a synthetic 31-ROI fMRI cohort (4 coupled networks; class = 3 timescale groups, trait = dedifferentiation)"

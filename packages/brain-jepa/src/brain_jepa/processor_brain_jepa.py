@@ -118,11 +118,21 @@ def brain_gradients_from_timeseries(
     return brain_gradients(functional_connectivity(series), num_components, alpha, sparsity)
 
 
-def resample(series: np.ndarray, repetition_time: float, target_repetition_time: float) -> np.ndarray:
-    """Resample (R, T) from one TR to another (polyphase, anti-aliased); TRs in seconds."""
+def _resampling_ratio(repetition_time: float, target_repetition_time: float) -> Fraction:
     if repetition_time <= 0 or target_repetition_time <= 0:
         raise ValueError(f"repetition times must be positive, got {repetition_time} and {target_repetition_time}")
-    ratio = Fraction(repetition_time / target_repetition_time).limit_denominator(64)
+    return Fraction(repetition_time / target_repetition_time).limit_denominator(64)
+
+
+def resampled_length(frames: int, repetition_time: float, target_repetition_time: float) -> int:
+    """The number of frames `resample` gives for `frames` frames."""
+    ratio = _resampling_ratio(repetition_time, target_repetition_time)
+    return frames if ratio == 1 else -(-frames * ratio.numerator // ratio.denominator)
+
+
+def resample(series: np.ndarray, repetition_time: float, target_repetition_time: float) -> np.ndarray:
+    """Resample (R, T) from one TR to another (polyphase, anti-aliased); TRs in seconds."""
+    ratio = _resampling_ratio(repetition_time, target_repetition_time)
     if ratio == 1:
         return series
     return signal.resample_poly(series, ratio.numerator, ratio.denominator, axis=1, padtype="line")

@@ -78,8 +78,19 @@ class SarJepaConfig(JepaConfig):
     finetune_warmup_epochs: int = 2
     finetune_warmup_learning_rate: float = 1e-5
     finetune_batch_size: int = 50
+    # the user's GeoTIFFs (`--set FIELD=VALUE`): what the pixels are ("auto": read from the file's tags/band
+    # descriptions, or decibels when values are negative; never guessed otherwise), and the stride of the chips
+    # cut from scenes larger than image_size (None: image_size)
+    input_kind: str = "auto"
+    chip_stride: int | None = None
 
     def __post_init__(self, **kwargs):
+        if self.input_kind not in ("auto", "intensity", "amplitude", "db", "complex"):
+            raise ValueError(
+                f"input_kind must be one of auto, intensity, amplitude, db, complex; got {self.input_kind!r}"
+            )
+        if self.chip_stride is not None and self.chip_stride < 1:
+            raise ValueError(f"chip_stride must be at least 1 pixel, got {self.chip_stride}")
         if self.image_size % self.patch_size:
             raise ValueError(
                 f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}; "

@@ -8,6 +8,7 @@ The top 3/4 of each mosaic is "train", the rest "test"; their clutter comes from
 """
 
 import functools
+import logging
 import math
 import os
 import tempfile
@@ -33,6 +34,7 @@ TRAIN_SHARE = 0.75
 TEST_EVERY = 5
 FEW_SHOTS = (10, 20, 40)
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+logger = logging.getLogger(__name__)
 
 
 class SarChipDataset(Dataset):
@@ -48,6 +50,7 @@ class SarChipDataset(Dataset):
         class_names: tuple[str, ...] = (),
         ids: list[str] | None = None,
         processor: SarJepaProcessor | None = None,
+        skipped_files: tuple[str, ...] = (),
     ):
         if labels is not None and len(labels) != len(pixel_values):
             raise ValueError(f"{len(pixel_values)} chips but {len(labels)} labels")
@@ -55,6 +58,7 @@ class SarChipDataset(Dataset):
         self.augment, self.class_names = augment, class_names or None
         self.ids = ids if ids is not None else [str(i) for i in range(len(pixel_values))]
         self.processor = processor
+        self.skipped_files = skipped_files  # bad files the pre-check left out (`--set on_bad_file=skip`)
 
     def __len__(self) -> int:
         return len(self.pixel_values)
@@ -250,32 +254,150 @@ def load_dataset(
 
     Without a processor: the one saved in `path` (`preprocessor_config.json`) if any, else the config's, whose
     `clip_value` is then fitted on the training split's chips (the data set carries it as `processor`).
+    Every GeoTIFF is pre-checked first; with `--set on_bad_file=skip` the bad ones are left out and listed in the
+    data set's `skipped_files`.
     """
     _check_split(split)
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist; pass a GeoTIFF or a folder of GeoTIFFs (one per class)")
+    usable = _precheck(root, config)
     if processor is None:
         saved = root if root.is_dir() and (root / "preprocessor_config.json").is_file() else None
-        processor = SarJepaProcessor.from_pretrained(saved) if saved else SarJepaProcessor.from_config(config)
+        if saved:
+            processor = SarJepaProcessor.from_pretrained(saved)
+        else:
+            kind, in_db = input_kind_of(sorted(usable), config.input_kind)
+            processor = SarJepaProcessor.from_config(config, input_kind=kind, input_db=in_db)
         if processor.clip_value is None:
-            processor.fit(_read_split(root, "train", config, processor)[0])
-    rasters, labels, ids, names = _read_split(root, split, config, processor)
+            processor.fit(_read_split(root, "train", config, processor, usable)[0])
+    rasters, labels, ids, names = _read_split(root, split, config, processor, usable)
     pixels = _prepare(rasters, processor)
-    return SarChipDataset(pixels, labels, config, split == "train", names, ids, processor)
+    skipped = tuple(str(p) for p in _all_geotiffs(root) if p not in usable)
+    return SarChipDataset(pixels, labels, config, split == "train", names, ids, processor, skipped)
+
+
+KIND_WORDS = (
+    ("db", ("decibel", "db")),
+    ("amplitude", ("amplitude", "magnitude")),
+    ("intensity", ("intensity", "sigma0", "sigma_0", "beta0", "gamma0", "power", "backscatter")),
+)
+
+
+def _all_geotiffs(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in GEOTIFF_SUFFIXES)
+
+
+def _kind_in_tags(path: Path) -> str | None:
+    """The input kind a GeoTIFF declares: its tags (e.g. SAR_INPUT_KIND=amplitude, UNITS=dB), band descriptions or
+    units, matched against words (dB/decibel, amplitude, intensity/sigma0/power …); None when it declares none."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        if np.dtype(src.dtypes[0]).kind == "c":
+            return "complex"
+        texts = [f"{k} {v}" for k, v in {**src.tags(), **src.tags(1)}.items() if k.upper() != "AREA_OR_POINT"]
+        texts += [t for t in (*src.descriptions, *src.units) if t]
+    words = " ".join(texts).lower().replace("_", " ").replace("=", " ").split()
+    for kind, keys in KIND_WORDS:
+        if any(word.strip(",.;:()[]") in keys for word in words):
+            return kind
+    return None
+
+
+def input_kind_of(files: list[Path], setting: str) -> tuple[str, bool]:
+    """(processor input_kind, input_db) for the files: `--set input_kind=…`, else the files' tags, else decibels
+    when values are negative; otherwise a `ConfigFieldError` (amplitude and intensity look alike)."""
+    if setting != "auto":
+        return ("intensity", True) if setting == "db" else (setting, False)
+    found = {p: _kind_in_tags(p) for p in files}
+    kinds = {k for k in found.values() if k is not None}
+    if len(kinds) > 1:
+        raise ConfigFieldError(
+            f"the GeoTIFFs declare different input kinds {sorted(kinds)}; convert them to one, or say which with",
+            "input_kind",
+            sorted(kinds)[0],
+        )
+    if kinds and all(k is not None for k in found.values()):
+        kind = kinds.pop()
+        return ("intensity", True) if kind == "db" else (kind, False)
+    import rasterio
+
+    for path in found:
+        with rasterio.open(path) as src:
+            values = src.read(1, masked=True)
+        if values.size and np.nanmin(np.ma.filled(values.astype(np.float64), np.nan)) < 0:
+            logger.warning("%s has negative values: reading the files as intensity in dB", path)
+            return "intensity", True
+    raise ConfigFieldError(
+        "the GeoTIFFs do not say whether they hold intensity (power, sigma0) or amplitude (magnitude) values, and "
+        "the two look alike (no tag such as SAR_INPUT_KIND or band description found); say which",
+        "input_kind",
+        "intensity",
+    )
+
+
+def _precheck(root: Path, config: SarJepaConfig) -> frozenset[Path]:
+    """Read every GeoTIFF once and report all unreadable, all-NaN/nodata, too small or unchippable ones at once
+    (`--set on_bad_file=skip|error`); the files to use."""
+    import rasterio
+    from jepa_core.data_checks import read_files
+
+    files = _all_geotiffs(root)
+
+    def read(path: Path):
+        with rasterio.open(path) as src:
+            data = src.read(masked=True)
+            return data.shape, np.ma.getmaskarray(data) | ~np.isfinite(np.ma.getdata(data))
+
+    def check(value) -> str | None:
+        shape, invalid = value
+        if invalid.all():
+            return "no valid pixel (all NaN or nodata)"
+        height, width, size = *shape[-2:], config.image_size
+        if min(height, width) < size // 4:
+            return f"{height}×{width} px, more than 4× smaller than the model input {size}"
+        if min(height, width) < size < max(height, width):
+            return f"{height}×{width} px: longer than image_size {size} on one side only (cannot be chipped)"
+        return None
+
+    if not files:
+        return frozenset()
+    return frozenset(path for path, _ in read_files(files, read, check, config.on_bad_file))
+
+
+def _chips(path: Path, config: SarJepaConfig, processor: SarJepaProcessor) -> list[SarRaster]:
+    """A file's chips: the whole file when it is at most image_size, else strided image_size² chips (never
+    resized)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        height, width = src.height, src.width
+    size = config.image_size
+    if height <= size and width <= size:
+        return [processor.read(path)]
+    if min(height, width) < size:
+        raise ValueError(f"{path} is {height}×{width} px: longer than image_size {size} on one side only")
+    return processor.chip(path, size, config.chip_stride or size)
+
+
+def _chip_id(prefix: str, tile: SarRaster, whole: bool) -> str:
+    return prefix if whole else f"{prefix}-r{tile.window[0]}c{tile.window[1]}"
 
 
 def _read_split(
-    root: Path, split: str, config: SarJepaConfig, processor: SarJepaProcessor
+    root: Path, split: str, config: SarJepaConfig, processor: SarJepaProcessor, usable: frozenset[Path]
 ) -> tuple[list[SarRaster], torch.Tensor | None, list[str], tuple[str, ...]]:
-    """The split's chips as rasters, with labels (None when unlabelled), ids and class names."""
+    """The split's chips as rasters, with labels (None when unlabelled), ids and class names; only the `usable`
+    files (those the pre-check passed) are read, the train/test assignment is by position among all files."""
     if root.is_file():
-        tiles = processor.chip(root, config.image_size)
-        ids = [f"{root.stem}-r{t.window[0]}c{t.window[1]}" for t in tiles]
-        return tiles, None, ids, ()
+        tiles = _chips(root, config, processor) if root in usable else []
+        return tiles, None, [_chip_id(root.stem, t, len(tiles) == 1) for t in tiles], ()
     if (root / "train").is_dir() and (root / "test").is_dir():
         if split == "all":
-            found = [_read_split(root / part, "all", config, processor) for part in ("train", "test")]
+            found = [_read_split(root / part, "all", config, processor, usable) for part in ("train", "test")]
             labels = None if any(f[1] is None for f in found) else torch.cat([f[1] for f in found])
             return [r for f in found for r in f[0]], labels, [i for f in found for i in f[2]], found[0][3]
         root, files_of_split = root / split, None
@@ -286,7 +408,8 @@ def _read_split(
         files = _geotiffs(root)
         if not files:
             raise ValueError(f"{root} holds no .tif files and no class folders")
-        return [processor.read(f) for f in files], None, [f.stem for f in files], ()
+        tiles = [(f, t, n) for f in files if f in usable for n in [_chips(f, config, processor)] for t in n]
+        return [t for _, t, _ in tiles], None, [_chip_id(f.stem, t, len(n) == 1) for f, t, n in tiles], ()
     rasters, labels, ids = [], [], []
     for label, folder in enumerate(classes):
         files = _geotiffs(folder)
@@ -294,9 +417,11 @@ def _read_split(
             raise ValueError(f"the class folder {folder} holds no .tif files; add chips to it or remove it")
         if files_of_split is not None:
             files = [f for i, f in enumerate(files) if (i % TEST_EVERY == TEST_EVERY - 1) == (split == "test")]
-        rasters += [processor.read(f) for f in files]
-        labels += [label] * len(files)
-        ids += [f"{folder.name}/{f.stem}" for f in files]
+        for file in (f for f in files if f in usable):
+            tiles = _chips(file, config, processor)
+            rasters += tiles
+            labels += [label] * len(tiles)
+            ids += [_chip_id(f"{folder.name}/{file.stem}", t, len(tiles) == 1) for t in tiles]
     if not rasters:
         raise ValueError(f"the class folders of {root} hold no .tif files for split {split!r}")
     return rasters, torch.tensor(labels), ids, tuple(folder.name for folder in classes)
