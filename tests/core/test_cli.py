@@ -60,7 +60,8 @@ def test_pretrain_evaluate_score_embed_push(tmp_path, capsys, fake_hub, monkeypa
     uploaded = sorted(p.relative_to(root / "me/toy").as_posix() for p in (root / "me/toy").rglob("*") if p.is_file())
     assert "model.safetensors" in uploaded and "README.md" in uploaded and "preprocessor_config.json" in uploaded
     assert not any(p.startswith(("checkpoints/", "pretraining/")) for p in uploaded)
-    assert 'AutoModel.from_pretrained("me/toy")' in (root / "me/toy/README.md").read_text()
+    snippet = (root / "me/toy/README.md").read_text().split("```python")[1]
+    assert '"me/toy"' in snippet and str(run) not in snippet  # the card now names the repo, not the local folder
     reloaded = AutoModel.from_pretrained(root / "me/toy")
     local = AutoModel.from_pretrained(run)
     x = ToySignals(2).signals

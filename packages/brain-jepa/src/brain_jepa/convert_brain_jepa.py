@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jepa_core.convert import NO_LICENSE_NOTE, write_converted_card
+from jepa_core.convert import NO_LICENSE_NOTE, load_strict, write_converted_card
 from jepa_core.convert import read_checkpoint as read_foreign_checkpoint
 from jepa_core.layers import sincos_1d
 
@@ -179,17 +179,8 @@ def predictor_state(state: dict, config: BrainJepaConfig) -> tuple[dict, dict]:
     return predictor, positions
 
 
-def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{source} does not match a Brain-JEPA model of the inferred configuration: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}"
-        )
-    module.load_state_dict(state)
+def _load(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    load_strict(module, state, source, "a Brain-JEPA model")
 
 
 def load_original_checkpoint(
@@ -223,15 +214,15 @@ def load_original_checkpoint(
     full = None
     if all(k in states for k in ("encoder", "predictor", "target_encoder")):
         full = BrainJepaForPreTraining(config)
-        load_strict(full.context_encoder, encoder_state(states["encoder"], gradients, config, "encoder"), "encoder")
-        load_strict(full.target.encoder, encoder_state(states["target_encoder"], gradients, config, "target"), "target")
+        _load(full.context_encoder, encoder_state(states["encoder"], gradients, config, "encoder"), "encoder")
+        _load(full.target.encoder, encoder_state(states["target_encoder"], gradients, config, "target"), "target")
         predictor, positions = predictor_state(states["predictor"], config)
-        load_strict(full.predictor, predictor, f"{path} [predictor]")
-        load_strict(full.predictor_positions_embed, positions, f"{path} [predictor positions]")
+        _load(full.predictor, predictor, f"{path} [predictor]")
+        _load(full.predictor_positions_embed, positions, f"{path} [predictor positions]")
         model = full.target.encoder if encoder == "target" else full.context_encoder
     else:
         model = BrainJepaModel(config)
-        load_strict(model, encoder_state(states[wanted], gradients, config, wanted), f"{path} [{wanted}]")
+        _load(model, encoder_state(states[wanted], gradients, config, wanted), f"{path} [{wanted}]")
     return model.eval(), full
 
 

@@ -34,6 +34,20 @@ def read_checkpoint(path: str | Path, model: str, resave_hint: str, allowed: tup
     return checkpoint
 
 
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str, model: str) -> None:
+    """`module.load_state_dict(state)` after checking names and shapes, with an error naming what differs."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"{source} does not match {model} of this configuration: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}; is it a {model} checkpoint?"
+        )
+    module.load_state_dict(state)
+
+
 def write_converted_card(domain, folder: str | Path, config, description: str, paper_url: str, data: str) -> None:
     """The model card of a converted checkpoint: the source and its licence in `description`."""
     from .hub import model_card, write_model_card

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 import torch
+from jepa_core.convert import load_strict
 from jepa_core.modeling_utils import check_model_type
 from jepa_core.processing import PROCESSOR_FILE
 from safetensors.torch import load_file
@@ -60,16 +61,7 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str:
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{source} does not match an I-JEPA ViT of this configuration: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}; is it an I-JEPA / ViT encoder checkpoint?"
-        )
-    module.load_state_dict(state)
+    load_strict(module, state, source, "an I-JEPA ViT")
 
 
 # -- transformers IJepaModel ------------------------------------------------------------------------------
