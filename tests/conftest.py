@@ -8,8 +8,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("MPLCONFIGDIR", "/tmp/jepa-tests-mpl")
 os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/jepa-tests-numba")
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared `jepa_cli` helpers
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 folder, the saved processor through AutoProcessor, identical embeddings after a reload, and `--set` hints."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -11,17 +10,11 @@ import pandas as pd
 import pytest
 import soundfile
 import torch
+from jepa_cli import ENV, jepa
 
 pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
 
 RATE = 16000
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def jepa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
 
 
 def python(code: str) -> subprocess.CompletedProcess:

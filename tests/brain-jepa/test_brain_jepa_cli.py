@@ -1,26 +1,16 @@
 """The `jepa` command as users run it, in fresh interpreters: pretrain → evaluate / score / embed, reload."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from jepa_cli import ENV
+from jepa_cli import jepa_ok as jepa
 
 pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def jepa(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], env=ENV, capture_output=True, text=True, timeout=300
-    )
-    if check:
-        assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 @pytest.fixture(scope="module")

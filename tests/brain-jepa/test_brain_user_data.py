@@ -1,25 +1,17 @@
 """A user's own cohort through the `jepa` command: 94 ROIs × long scans at TR 0.72 s as .npy/.csv/.mat files."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from jepa_cli import ENV
+from jepa_cli import jepa_ok as jepa
 from scipy import io as scipy_io
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 NUM_ROIS, FRAMES, TR = 94, 400, 0.72
-
-
-def jepa(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "jepa_core", *args], env=ENV, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-    if check:
-        assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 def scan(seed: int, label: int) -> np.ndarray:

@@ -3,9 +3,6 @@ pretrain / evaluate / embed` in fresh interpreters; the R-peak clipping measured
 together."""
 
 import json
-import os
-import subprocess
-import sys
 
 import neurokit2 as nk
 import numpy as np
@@ -14,21 +11,8 @@ import pytest
 import torch
 from ecg_jepa import EcgJepaConfig, EcgJepaProcessor
 from ecg_jepa.data import load_dataset
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def jepa(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def last_json(text: str) -> dict:
-    return json.loads(text[text.index("{") : text.rindex("}") + 1])
+from jepa_cli import jepa_ok as jepa
+from jepa_cli import last_json
 
 
 def clipped_r_peaks(signal: np.ndarray, fs: float, processor: EcgJepaProcessor, lead: str = "II") -> float:

@@ -3,29 +3,18 @@ of multitrack songs, the saved processor through AutoProcessor, identical embedd
 and `stem-jepa-rank` with the run's processor."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
 import torch
+from jepa_cli import jepa, python
 
 pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
 
 RATE = 16000
 VOICES = {"soprano": 660.0, "alto": 440.0, "tenor": 330.0, "bass": 165.0}
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def run_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, timeout=600)
-
-
-def jepa(*args: str) -> subprocess.CompletedProcess:
-    return run_command("-m", "jepa_core", *args)
 
 
 def json_of(stdout: str) -> dict:
@@ -108,7 +97,7 @@ with torch.no_grad():
     hidden = model(**processor({stem!r}, return_tensors="pt")).last_hidden_state
 np.save({str(out / "fresh.npy")!r}, hidden.numpy())
 """
-    result = run_command("-c", code)
+    result = python("-c", code)
     assert result.returncode == 0, result.stderr
     import stem_jepa  # noqa: F401
     from transformers import AutoModel, AutoProcessor
@@ -128,7 +117,7 @@ def test_rank_command_uses_the_run(run):
     soundfile.write(mix, sum(others) / 3, RATE)
     candidates = [str(song / "bass.wav"), str(data / "test" / "song11" / "bass.wav")]
     code = "import sys; from stem_jepa.cli import main; sys.exit(main())"
-    result = run_command("-c", code, str(out), str(mix), *candidates, "--instrument", "bass")
+    result = python("-c", code, str(out), str(mix), *candidates, "--instrument", "bass")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("score") == 2
 
@@ -191,5 +180,5 @@ try:
 except TypeError as error:
     print("refused:", error)
 """
-    result = run_command("-c", code)
+    result = python("-c", code)
     assert "refused:" in result.stdout and "sampling_rate" in result.stdout, result.stderr

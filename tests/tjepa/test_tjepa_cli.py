@@ -2,23 +2,15 @@
 the embedded table, the processor through AutoProcessor, and a config-field error naming its `--set` fix."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from jepa_cli import ENV, jepa
 
 pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
-
-def jepa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
 
 
 def _json(stdout: str) -> dict:

@@ -3,22 +3,12 @@ categoricals with missing values, an id column, an entirely empty column and an 
 Parquet copy for evaluation and scoring; a regression Parquet file; and the pre-check's messages."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-
-
-def jepa(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
+from jepa_cli import jepa
 
 
 def _json(stdout: str) -> dict:

@@ -3,7 +3,6 @@ folder opened again with AutoProcessor + AutoModel."""
 
 import json
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from jepa_cli import ENV, last_json
+from jepa_cli import jepa_ok as jepa
 
 pytestmark = pytest.mark.slow  # fresh interpreters, as users run the command
 
@@ -20,20 +21,6 @@ SMALL = [
     "num_train_trajectories=64", "num_test_trajectories=16", "actor_epochs=2", "actor_windows_per_trajectory=2",
     "control_steps=40",
 ]  # fmt: skip
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def jepa(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "jepa_core", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def last_json(text: str) -> dict:
-    return json.loads(text[text.index("{") : text.rindex("}") + 1])
 
 
 @pytest.fixture(scope="module")
