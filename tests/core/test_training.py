@@ -199,6 +199,14 @@ def test_arguments_are_validated_up_front(tmp_path):
     for name, value in (("max_steps", -5), ("save_every", 0), ("gradient_accumulation_steps", 0)):
         with pytest.raises(ValueError, match=f"{name} must be at least 1"):
             TrainingArguments(str(tmp_path), **{name: value})
+    with pytest.raises(ValueError, match="--mixed-precision bf16"):
+        TrainingArguments(str(tmp_path), fsdp=True, mixed_precision="fp16")
+
+
+def test_fsdp_needs_several_processes(tmp_path):
+    with pytest.raises(ValueError, match="accelerate launch --num_processes"):
+        _run(tmp_path, "fsdp", max_steps=2, fsdp=True)
+    assert not (tmp_path / "fsdp" / "model.safetensors").exists()
 
 
 def _stream(size=40, shards=4, crash_after=None):

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .plots import plot_history
 from .reproducibility import rng_state, set_rng_state
 from .run_folder import check_resumable, prepare_output_dir, run_settings
 from .schedules import cosine, warmup_cosine
+from .sharding import all_finite, load_sharded, save_sharded, shard_model, unsharded_copy
 from .step_log import NonFiniteLossError, StepLog
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class TrainingArguments:
     log_every: int = 10  # read losses back from the device (and check them) every N steps
     rankme_every: int = 50
     activation_checkpointing: bool = False
+    fsdp: bool = False  # shard weights, gradients, optimizer state and EMA target over the processes (FSDP2)
     tensorboard: bool = False
     num_workers: int = 0
     shuffle_buffer: int = 1000  # samples mixed by a stream's seeded shuffle buffer (0: shard order only)
@@ -75,6 +78,8 @@ class TrainingArguments:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be at least 0, got {self.num_workers}")
+        if self.fsdp and self.mixed_precision == "fp16":
+            raise ValueError("--fsdp trains in fp32 or bf16; use --mixed-precision bf16 (or no)")
 
     @classmethod
     def from_config(cls, config, output_dir: str, **overrides) -> "TrainingArguments":
@@ -108,10 +113,6 @@ def _launched_on_cpus() -> bool:
 def _checkpoint_bytes(model) -> int:
     """Weights, two Adam moments and the EMA copy, in float32, with head-room."""
     return 6 * 4 * sum(p.numel() for p in model.parameters())
-
-
-def _weights_finite(model) -> bool:
-    return all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: TrainingArguments) -> dict:
@@ -157,10 +158,19 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     feeder = Feeder(accelerator, train_dataset, collator.collate_samples, per_device_batch, args)
     config = model.config
     settings = run_settings(args, config)
+    if args.fsdp:
+        if accelerator.num_processes < 2:
+            raise ValueError(
+                "--fsdp shards the model over several processes; launch with `accelerate launch --num_processes N`"
+            )
+        model = shard_model(model, accelerator.device, accelerator.num_processes)
     optimizer = build_optimizer(
         model, config.learning_rate, config.weight_decay, (config.adam_beta1, config.adam_beta2), config.adam_epsilon
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if args.fsdp:
+        optimizer = accelerator.prepare(optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
     monitor = CollapseMonitor()
     step, history, position = 0, [], {"epoch": 0, "batches": 0}
 
@@ -170,7 +180,10 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             raise FileNotFoundError(f"--resume: no checkpoint under {checkpoint_root}; start without --resume")
         state, tensors = load_train_state(checkpoint)
         check_resumable(state.get("settings", {}), settings)
-        accelerator.load_state(str(checkpoint))
+        if args.fsdp:
+            load_sharded(model, optimizer.optimizer, checkpoint)
+        else:
+            accelerator.load_state(str(checkpoint))
         step, history, position = state["step"], state["history"], state["position"]
         monitor.load_state_dict(state["monitor"], tensors.get("monitor_buffer"))
         collator.load_state_dict(split_collator_state(state["collators"], tensors, accelerator.process_index))
@@ -186,7 +199,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     unwrapped = accelerator.unwrap_model(model)
 
     def save_checkpoint() -> None:
-        if not _weights_finite(unwrapped):
+        if not all_finite(unwrapped):
             last = latest_checkpoint(checkpoint_root)
             raise NonFiniteLossError(
                 f"the weights became NaN or infinite by step {step}; the last good checkpoint is "
@@ -194,7 +207,10 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             )
         tmp = checkpoint_root / f".tmp_{checkpoint_name(step)}"
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
+        if args.fsdp:
+            save_sharded(model, optimizer.optimizer, tmp)
+        else:
+            accelerator.save_state(str(tmp))
         per_process = gather_object([(collator.state_dict(), rng_state())])
         if accelerator.is_main_process:
             plain, tensors = join_collator_states([collator_state for collator_state, _ in per_process])
@@ -216,6 +232,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     )
     model.train()
     log = StepLog(accelerator)
+    autocast = accelerator.autocast if args.fsdp else nullcontext  # a prepared model autocasts itself
     started, first_step = time.perf_counter(), step
 
     def flush() -> None:
@@ -247,7 +264,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
                 config.final_learning_rate,
             )  # fmt: skip
             set_schedules(optimizer, lr, cosine(step, args.max_steps, config.weight_decay, config.final_weight_decay))
-            with accelerator.accumulate(model):
+            with accelerator.accumulate(model), autocast():
                 output = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
                 accelerator.backward(output.loss)
                 if accelerator.sync_gradients and config.max_grad_norm:
@@ -286,7 +303,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     progress.close()
     seconds = time.perf_counter() - started
     rate = (step - first_step) * args.batch_size / seconds if step > first_step else None
-    metrics = _finish_run(accelerator, unwrapped, history, output_dir, args, rate)
+    exported = unsharded_copy(unwrapped) if args.fsdp else unwrapped
+    metrics = _finish_run(accelerator, exported, history, output_dir, args, rate)
     accelerator.end_training()
     return metrics
 
@@ -315,7 +333,8 @@ def _finish_run(
 ) -> dict:
     """Save the encoder, the pretraining model, metrics.json and the curves (main process only)."""
     accelerator.wait_for_everyone()
-    _check_processes_agree(accelerator, model)
+    if not args.fsdp:  # a sharded run ends with one gathered copy on the main process
+        _check_processes_agree(accelerator, model)
     losses = [row["loss"] for row in history]
     window = max(1, min(10, len(losses) // 5))
     rankmes = [row["rankme"] for row in history if row.get("rankme") is not None]
