@@ -216,18 +216,15 @@ def _stream(size=40, shards=4, crash_after=None):
     signals = ToySignals(size)
     table = datasets.Dataset.from_dict({"input_values": signals.signals.numpy(), "labels": signals.labels.numpy()})
     stream = table.to_iterable_dataset(num_shards=shards).with_format("torch")
-    if crash_after is None:
-        return stream
-
     read = [0]
 
     def crash(sample):
         read[0] += 1
-        if read[0] > crash_after:
+        if crash_after is not None and read[0] > crash_after:
             raise RuntimeError("simulated crash")
         return sample
 
-    return stream.map(crash)
+    return stream.map(crash)  # one pipeline with or without the crash, as a resumed run has
 
 
 def test_a_stream_trains_over_epochs_without_len_and_resumes_exactly(tmp_path):

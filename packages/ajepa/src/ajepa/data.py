@@ -10,6 +10,7 @@ statistics are config fields), `labels`, `class_names` and `ids`. Splits: "train
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 from jepa_core.data_checks import read_files
 from jepa_core.domain import SPLITS
 from jepa_core.saved_datasets import is_saved_dataset, load_saved_split
-from jepa_core.windows import Windows
+from jepa_core.streams import FIT_RECORDS, Column, StreamFormat, find_shards, shard_table
+from jepa_core.windows import Windows, random_start
 from sklearn.metrics import average_precision_score
 from torch.utils.data import Dataset
 
@@ -28,6 +30,11 @@ SYNTH_CLASSES = (
     "tone", "major_chord", "rising_chirp", "falling_chirp", "white_noise", "brown_noise", "slow_clicks", "fast_clicks",
 )  # fmt: skip
 SPLIT_SIZES = {"train": 512, "test": 256}
+# Shards: Parquet/Arrow columns, or the extensions of the files of a tar record (`000.flac` + `000.cls`).
+SHARD_COLUMNS = (
+    Column("audio", ("audio", *(suffix[1:] for suffix in AUDIO_SUFFIXES))),
+    Column("label", ("label", "labels", "cls"), required=False),
+)
 
 
 def clip_samples(config: AudioJepaConfig) -> int:
@@ -271,7 +278,7 @@ class AudioColumnDataset(AudioClips):
             self.class_names = sorted(set(labels))
             labels = [self.class_names.index(label) for label in labels]
         self.clip_labels = torch.tensor(labels)
-        paths = [v.get("path") if isinstance(v, dict) else v for v in dataset[audio_column]]
+        paths = _audio_paths(dataset, audio_column)
         self.names = [p if isinstance(p, str) and p else f"row {i}" for i, p in enumerate(paths)]
         unique = len(set(self.names)) == len(self.names)
         keys = self.names if unique else [f"row {i}" for i in range(len(self.names))]
@@ -290,6 +297,70 @@ class AudioColumnDataset(AudioClips):
                 "an {'array', 'sampling_rate'} dict"
             )
         return (*read_audio(path), 1)
+
+
+def _audio_paths(dataset, column: str) -> list:
+    """The path of each row's audio (None where unknown), read from Arrow a batch at a time: the audio bytes and
+    arrays are never held together."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    paths = []
+    for batch in dataset.select_columns([column]).with_format("arrow").iter(batch_size=1000):
+        values = batch.column(column)
+        if pa.types.is_struct(values.type) and values.type.get_field_index("path") >= 0:
+            paths += pc.struct_field(values, "path").to_pylist()
+        elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            paths += values.to_pylist()
+        else:
+            paths += [None] * len(values)
+    return paths
+
+
+def _record_waveform(record: dict, processor: AudioJepaProcessor) -> np.ndarray:
+    """A shard record's audio (`{"bytes", "path"}`, encoded bytes, `{"array", "sampling_rate"}`) → checked mono
+    waveform at the processor's rate; ValueError for unreadable, silent or too short audio."""
+    value = record["audio"]
+    if value is None:
+        raise ValueError("the record has no audio")
+    audio, rate, channel_axis = processor.decode({"bytes": value} if isinstance(value, bytes) else value, None)
+    waveform = processor.prepare(audio, rate, channel_axis, name=record["__name__"])
+    problem = processor.problem(waveform)
+    if problem:
+        raise ValueError(problem)
+    return waveform
+
+
+def stream_format(config: AudioJepaConfig) -> StreamFormat:
+    """`jepa pretrain ajepa --data SHARDS`: each record's clip (`.flac`/`.wav`… in tar shards, an `audio` column
+    in Parquet/Arrow) → random crops of `target_length` frames, ceil(frames / target_length) of them (one,
+    zero-padded, for a shorter clip), as `AudioClips` gives for pretraining; labels are not read. With
+    `fit_normalization`, `fbank_mean` / `fbank_std` are fitted on the first `FIT_RECORDS` (256) records in file
+    order (bad ones left out of the statistics; the stream reports them)."""
+
+    def processor(records: list[dict]) -> AudioJepaProcessor:
+        fitted = processor_for(config, None)
+        totals = np.zeros(3)
+        for record in records:
+            try:
+                values = fitted.fbank(torch.from_numpy(_record_waveform(record, fitted))).double()
+            except ValueError:
+                continue
+            totals += (values.sum().item(), values.pow(2).sum().item(), values.numel())
+        if totals[2]:
+            mean = totals[0] / totals[2]
+            fitted.fbank_mean = float(mean)
+            fitted.fbank_std = float(np.sqrt(max(totals[1] / totals[2] - mean**2, 1e-12)))
+        return fitted
+
+    def samples(record: dict, processor: AudioJepaProcessor) -> list[dict]:
+        fbank = processor.fbank(torch.from_numpy(_record_waveform(record, processor)))
+        length = processor.target_length
+        frames = max(len(fbank), length)
+        starts = [random_start(frames, length) for _ in range(math.ceil(frames / length))]
+        return [{"input_values": processor.normalize(fbank[start : start + length])} for start in starts]
+
+    return StreamFormat(SHARD_COLUMNS, samples, processor, FIT_RECORDS if config.fit_normalization else 0)
 
 
 def default_dataset(
@@ -316,8 +387,14 @@ def saved_split(path: str | Path, split: str):
 def load_dataset(
     path: str, split: str, config: AudioJepaConfig, processor: AudioJepaProcessor | None = None
 ) -> AudioFolder | AudioColumnDataset:
-    """`--data`: a `save_to_disk` folder of a `datasets` data set, else a folder of audio files."""
+    """`--data`: a `save_to_disk` folder of a `datasets` data set, shard files (Parquet, Arrow, WebDataset tar, see
+    `SHARD_COLUMNS`; read map-style here, streamed by `jepa pretrain`; `train/` and `test/` subfolders are the
+    splits, else every split is every record), else a folder of audio files. Clips are decoded on access."""
     check_split(split)
+    shards = find_shards(path, split)
+    if shards is not None:
+        table = shard_table(shards, SHARD_COLUMNS, config.on_bad_file)
+        return AudioColumnDataset(table, config, processor=processor, split=split)
     if is_saved_dataset(path):
         return AudioColumnDataset(saved_split(path, split), config, processor=processor, split=split)
     return AudioFolder(path, split, config, processor)

@@ -37,6 +37,7 @@ DOMAIN = Domain(
     processor_class=AudioJepaProcessor,
     default_dataset=data.default_dataset,
     load_dataset=data.load_dataset,
+    stream_format=data.stream_format,
     collator=AudioJepaMaskCollator,
     headline_metric="linear_probe_accuracy",
     example_input=EXAMPLE_INPUT,

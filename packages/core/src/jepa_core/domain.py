@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .evaluation.contract import Embedded
     from .masks import MaskCollator
     from .modeling_utils import JepaConfig, JepaForPreTraining, JepaPreTrainedModel
+    from .streams import StreamFormat
 
 ENTRY_POINT_GROUP = "jepa.domains"
 SPLITS = ("train", "test", "all")
@@ -36,6 +37,8 @@ class Domain:
       With `processor=None` the train split fits a processor and carries it as `dataset.processor`; the other
       splits are read with the processor they are given (the train split's, or the one saved in a run).
       A data set may carry `class_names` (label index → name) and `ids` (one string per sample).
+    - `stream_format(config)` (optional): how records of shard files (Parquet, Arrow, WebDataset tar) become
+      training samples; with it, `jepa pretrain --data SHARDS` streams them (see `jepa_core.streams`).
     - `collator(config, seed)`: the domain's `MaskCollator`.
     - `processor_class`: a transformers processor class (`BaseImageProcessor`, `SequenceFeatureExtractor`,
       `FeatureExtractionMixin`) saved as `preprocessor_config.json` in every run folder.
@@ -74,6 +77,7 @@ class Domain:
     extra_metrics: Callable[[JepaPreTrainedModel, Dataset, Dataset], dict[str, float]] | None = None
     adapt_config: Callable[[JepaConfig, Dataset], JepaConfig] | None = None
     prepare_model: Callable[[JepaForPreTraining, Dataset], None] | None = None
+    stream_format: Callable[[JepaConfig], StreamFormat] | None = None
     config_classes: tuple[type[JepaConfig], ...] = ()
     embedded_data: str = "the package's embedded data set"
     license: str = "apache-2.0"

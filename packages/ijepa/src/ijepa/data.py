@@ -6,13 +6,15 @@ resized and centre-cropped. Sources without their own split are split determinis
 to "test". Data sets carry `labels` (an int64 tensor, or None), `class_names`, `ids` and their `processor`.
 """
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from jepa_core.data_checks import read_files
 from jepa_core.saved_datasets import is_saved_dataset
-from PIL import Image
+from jepa_core.streams import Column, StreamFormat, find_shards, shard_table
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from .configuration_ijepa import ImageJepaConfig
@@ -22,6 +24,11 @@ SPLITS = ("train", "test", "all")
 TEST_EVERY = 5
 IMAGE_KEYS = ("image", "img", "pixel_values")
 LABEL_KEYS = ("label", "labels")
+# Shards: Parquet/Arrow columns, or the extensions of the files of a tar record (`000.jpg` + `000.cls`).
+SHARD_COLUMNS = (
+    Column("image", (*IMAGE_KEYS, "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm")),
+    Column("label", (*LABEL_KEYS, "cls"), required=False),
+)
 
 
 class ImageDataset(Dataset):
@@ -127,6 +134,55 @@ def _folder_source(root: Path, class_names: list[str] | None = None) -> tuple[li
     return files, labels
 
 
+def decode_image(value) -> ImageInput:
+    """An image value of a `datasets` column or a shard record: `{"bytes", "path"}` (an undecoded `Image`
+    feature), encoded bytes, a path, a PIL image, or pixels (nested lists → a tensor)."""
+    if isinstance(value, dict):
+        value = value.get("bytes") or value.get("path")
+    if isinstance(value, bytes):
+        try:
+            with Image.open(io.BytesIO(value)) as image:
+                image.load()
+                return image
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"not an image that Pillow can read, or truncated ({error})") from error
+    if value is None:
+        raise ValueError("the record has no image")
+    return value if isinstance(value, str | Image.Image) else torch.as_tensor(value)
+
+
+class ArrowImages(Sequence):
+    """The images of an Arrow-backed `datasets.Dataset` column, decoded on access (nothing is held in memory)."""
+
+    def __init__(self, data, column: str):
+        from datasets import Image as ImageFeature
+
+        if isinstance(data.features[column], ImageFeature):
+            data = data.cast_column(column, ImageFeature(decode=False))
+        self.data, self.column = data.select_columns([column]), column
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> ImageInput:
+        value = self.data[index][self.column]
+        try:
+            return decode_image(value)
+        except ValueError as error:
+            name = value.get("path") if isinstance(value, dict) else None
+            raise ValueError(f"image {name or index}: {error}") from error
+
+
+def stream_format(config: ImageJepaConfig) -> StreamFormat:
+    """`jepa pretrain ijepa --data SHARDS`: each record's image (`.jpg`/`.png`… in tar shards, an `image` column
+    in Parquet/Arrow) → one RandomResizedCrop sample; labels are not read. Nothing is fitted."""
+
+    def samples(record: dict, processor: ImageJepaImageProcessor) -> list[dict]:
+        return [{"pixel_values": processor.transform(decode_image(record["image"]), train=True)}]
+
+    return StreamFormat(SHARD_COLUMNS, samples, lambda records: ImageJepaImageProcessor.from_config(config))
+
+
 def _hf_source(path: Path, split: str):
     """(images, labels or None, class names or None, ids) of a `save_to_disk` folder's split."""
     from datasets import DatasetDict, concatenate_datasets, load_from_disk
@@ -141,16 +197,35 @@ def _hf_source(path: Path, split: str):
             raise ValueError(f"{path} has splits {list(data)}, not {split!r}")
         else:
             data, ids = data[split], [f"{split}-{i}" for i in range(len(data[split]))]
-    else:
-        indices = _take_split(range(len(data)), split)
-        data, ids = data.select(indices), [str(i) for i in indices]
+        return (*_arrow_columns(data, path), ids)
+    return _unsplit(data, split, path, [str(i) for i in range(len(data))])
+
+
+def _unsplit(data, split: str, path, ids: list[str]):
+    """(images, labels, class names, ids) of a data set without splits: every 5th row is "test"."""
+    indices = _take_split(range(len(data)), split)
+    return (*_arrow_columns(data.select(indices), path), [ids[i] for i in indices])
+
+
+def _arrow_columns(data, path) -> tuple[ArrowImages, list[int] | None, list[str] | None]:
     image_key = next((k for k in IMAGE_KEYS if k in data.column_names), None)
     if image_key is None:
         raise ValueError(f"{path} has columns {data.column_names}; it needs an image column named one of {IMAGE_KEYS}")
     label_key = next((k for k in LABEL_KEYS if k in data.column_names), None)
     names = getattr(data.features.get(label_key), "names", None) if label_key else None
-    images = [image if isinstance(image, Image.Image) else torch.as_tensor(image) for image in data[image_key]]
-    return images, (list(data[label_key]) if label_key else None), names, ids
+    return ArrowImages(data, image_key), (list(data[label_key]) if label_key else None), names
+
+
+def _shard_source(shards, split: str, policy: str):
+    """(images, labels, class names, ids) of shard files, read map-style (see `jepa_core.streams.shard_table`);
+    shards in `train/` and `test/` subfolders are the splits, else every 5th record is "test". Ids: `shard/key`
+    of tar records, else row numbers."""
+    data = shard_table(shards, SHARD_COLUMNS, policy)
+    if "__key__" in data.column_names:
+        ids = [f"{Path(url).name}/{key}" for url, key in zip(data["__url__"], data["__key__"], strict=True)]
+    else:
+        ids = [str(i) for i in range(len(data))]
+    return (*_arrow_columns(data, shards.source), ids) if shards.by_split else _unsplit(data, split, shards.source, ids)
 
 
 def _image_problem(size: tuple[int, int]) -> str | None:
@@ -190,9 +265,16 @@ def load_dataset(
     or a data set saved with `datasets.save_to_disk` (an image column and an optional label column).
     Image files are decoded once up front (`checked_files`): every unreadable or truncated file is reported
     together, or left out with `--set on_bad_file=skip`. Split "all" is every image (both split folders, every
-    split of a saved `DatasetDict`)."""
+    split of a saved `DatasetDict`). Shard files (Parquet, Arrow, WebDataset tar; see `SHARD_COLUMNS`) are read
+    map-style here (`jepa pretrain` streams them instead). Images of saved data sets and shards are decoded on
+    access."""
     _check_split(split)
     policy = getattr(config, "on_bad_file", "error")
+    shards = find_shards(path, split)
+    if shards is not None:
+        images, labels, class_names, ids = _shard_source(shards, split, policy)
+        train = split == "train" if augment is None else augment
+        return ImageDataset(images, labels, _processor(config, processor), train, class_names, ids)
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"--data {path} does not exist")

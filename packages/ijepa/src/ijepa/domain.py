@@ -42,6 +42,7 @@ DOMAIN = Domain(
     processor_class=ImageJepaImageProcessor,
     default_dataset=data.default_dataset,
     load_dataset=data.load_dataset,
+    stream_format=data.stream_format,
     collator=ImageJepaMaskCollator,
     headline_metric="linear_probe_accuracy",
     example_input=EXAMPLE_INPUT,

@@ -55,7 +55,9 @@ def _distributed_stream(dataset, accelerator, args):
         if accelerator.num_processes > 1:
             dataset = split_dataset_by_node(dataset, accelerator.process_index, accelerator.num_processes)
         if args.shuffle_buffer > 0:
-            dataset = dataset.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer)
+            # one shard feeds the buffer at a time: with several, `datasets` reads shards in threads, whose map
+            # functions (crops, windows) would draw from the global RNG while `SeededStream` seeds another sample
+            dataset = dataset.shuffle(seed=args.seed, buffer_size=args.shuffle_buffer, max_buffer_input_shards=1)
     elif accelerator.num_processes > 1:
         raise ValueError(
             "a plain torch IterableDataset cannot be split across processes here; give a datasets.IterableDataset "
