@@ -123,7 +123,8 @@ class BrainJepaModel(JepaPreTrainedModel):
 
 
 class BrainJepaForPreTraining(JepaForPreTraining):
-    """Context encoder → predictor (its own gradient map at the predictor width) vs the EMA target encoder.
+    """Context encoder → predictor (its own gradient map at the predictor width) vs the EMA target encoder, or the
+    online encoder itself with λ·SIGReg under `objective="sigreg"`.
 
     Loss: smooth-L1 on layer-normed targets (`loss_type="l2"` for the paper's Eq. 6). `AutoModel` on a saved run
     gives the target encoder, which the paper evaluates. Built by the core hooks: the predictor positions depend
@@ -144,7 +145,8 @@ class BrainJepaForPreTraining(JepaForPreTraining):
 
     def set_brain_gradients(self, gradients: np.ndarray | torch.Tensor) -> None:
         self.context_encoder.set_brain_gradients(gradients)
-        self.target.encoder.set_brain_gradients(gradients)
+        if self.target.encoder is not self.context_encoder:  # the EMA copy (under SIGReg the target is the encoder)
+            self.target.encoder.set_brain_gradients(gradients)
 
     def gradient_positions(self, num_time_patches: int | None = None) -> torch.Tensor:
         """The predictor's positions (R·num_time_patches, pred_hidden_size) from the current brain gradients."""
@@ -159,8 +161,9 @@ class BrainJepaForPreTraining(JepaForPreTraining):
         positions = self.gradient_positions(time_series.shape[-1] // self.config.patch_size)
         predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target({"time_series": time_series}, target_indices)
-        loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))
+        prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
+        loss, parts = self.objective_loss(prediction_loss, hidden)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
 
 
 class BrainJepaForSequenceClassification(JepaPreTrainedModel):

@@ -35,6 +35,10 @@ class JepaConfig(PreTrainedConfig):
     `objective="ema"` predicts the latents of an EMA target encoder (I-JEPA); `objective="sigreg"` (LeJEPA) predicts
     the online encoder's own latents of the full input and adds λ·SIGReg (`sigreg_weight`) on a small projection
     (`sigreg_projector_dim`) of the pooled embeddings: loss = (1 − λ)·prediction + λ·SIGReg.
+    `sigreg_stop_gradient=True` (default) detaches the predicted targets; SIGReg still reaches the encoder. Measured
+    (`experiments/sigreg/stop_gradient.py`, I-JEPA tiny, 50 steps, seeds 0 and 1, mean ± half-range): linear probe
+    0.819 ± 0.017 with it vs 0.773 ± 0.013 without (LeJEPA's choice), RankMe 9.2 ± 1.4 vs 8.5 ± 0.2; in the deep
+    linear model (`experiments/sigreg/deep_linear.py`) the loss without it collapses at small λ.
     Domain configs subclass it, add their own fields and fill `presets`. Defaults are I-JEPA's.
     """
 
@@ -76,7 +80,7 @@ class JepaConfig(PreTrainedConfig):
     sigreg_weight: float = 0.05
     sigreg_num_directions: int = 256
     sigreg_projector_dim: int = 64
-    sigreg_stop_gradient: bool = False
+    sigreg_stop_gradient: bool = True
 
     def __post_init__(self, **kwargs):
         if self.objective not in OBJECTIVES:
@@ -162,11 +166,7 @@ class JepaForPreTraining(JepaPreTrainedModel):
             self.register_buffer("predictor_pos_embed", positions)
         self.make_extra_modules()
         if config.objective == "sigreg":
-            self.sigreg_projector = nn.Sequential(
-                nn.Linear(config.hidden_size, config.hidden_size),
-                nn.GELU(),
-                nn.Linear(config.hidden_size, config.sigreg_projector_dim),
-            )
+            self.sigreg_projector = sigreg_projector(config.hidden_size, config.sigreg_projector_dim)
             self.register_buffer("sigreg_step", torch.zeros((), dtype=torch.long))  # seeds the slices; checkpointed
         self.post_init()
         self.after_init()
@@ -199,12 +199,25 @@ class JepaForPreTraining(JepaPreTrainedModel):
     def export_encoder(self) -> JepaPreTrainedModel:
         return self.target.encoder if isinstance(self.target, EmaTarget) else self.context_encoder
 
+    def encode_target(self, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets, states) of the target encoder on the inputs, for domains with their own `forward`: the EMA
+        copy without gradient (both the same), or under `objective="sigreg"` the online encoder, whose states keep
+        their gradient (for SIGReg) and whose targets are detached with `sigreg_stop_gradient`."""
+        if isinstance(self.target, EmaTarget):
+            with torch.no_grad():
+                hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
+            return hidden, hidden
+        hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
+        return (hidden.detach() if self.config.sigreg_stop_gradient else hidden), hidden
+
     def objective_loss(self, prediction_loss: torch.Tensor, target_hidden: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The training loss from the prediction loss and the target token states (B, N, D): the prediction loss
         alone for `objective="ema"`, else (1 − λ)·prediction + λ·SIGReg of the projected pooled embeddings.
         Domains that write their own `forward` call this too."""
         if self.config.objective != "sigreg":
             return prediction_loss, {"prediction": prediction_loss.detach()}
+        if self.training and target_hidden.shape[0] < 2:
+            raise ValueError("SIGReg needs at least 2 samples per process and step; raise --batch-size")
         step = int(self.sigreg_step)
         if self.training:
             self.sigreg_step += 1
@@ -222,6 +235,19 @@ class JepaForPreTraining(JepaPreTrainedModel):
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         loss, parts = self.objective_loss(prediction_loss, hidden)
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
+
+
+def sigreg_projector(width: int, dim: int) -> nn.Sequential:
+    """SIGReg's projector: Linear → BatchNorm → GELU → Linear, its linear layers at std 1/√fan-in.
+
+    The pooled embeddings of a fresh encoder share a large mean and vary little between samples; at the usual 0.02
+    std the projections start near a point, where SIGReg's gradient vanishes (measured on I-JEPA tiny: the statistic
+    stayed at its collapsed value for 100 steps while the encoder collapsed). The batch norm centres and scales
+    them, as in LeJEPA's projector, so SIGReg acts from the first step."""
+    layers = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.GELU(), nn.Linear(width, dim))
+    for layer in (layers[0], layers[3]):
+        layer.init_std = layer.in_features**-0.5
+    return layers
 
 
 def build_encoder(

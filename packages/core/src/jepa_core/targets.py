@@ -63,8 +63,9 @@ class FixedTransformTarget(nn.Module):
 class OnlineTarget(nn.Module):
     """Targets from the online encoder itself on the full input: LeJEPA's recipe, no EMA teacher.
 
-    With `stop_gradient` the targets are detached (a BYOL-style asymmetric variant); without it (LeJEPA's default)
-    gradients flow through both views and SIGReg alone prevents collapse. The encoder is referenced, not registered.
+    With `stop_gradient` the gathered targets are detached (a BYOL-style asymmetric variant) while the full token
+    states keep their gradient, so SIGReg on them still shapes the encoder; without it (LeJEPA's default) gradients
+    flow through both views. The encoder is referenced, not registered; `encoder` names it, as `EmaTarget.encoder`.
     """
 
     def __init__(self, online: nn.Module, num_prefix_tokens: int = 0, stop_gradient: bool = False):
@@ -72,11 +73,13 @@ class OnlineTarget(nn.Module):
         self._online = [online]
         self.num_prefix_tokens, self.stop_gradient = num_prefix_tokens, stop_gradient
 
+    @property
+    def encoder(self) -> nn.Module:
+        return self._online[0]
+
     def momentum_pairs(self) -> list:
         return []
 
     def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = last_hidden_state(self._online[0](**target_inputs))[:, self.num_prefix_tokens :]
-        if self.stop_gradient:
-            hidden = hidden.detach()
-        return apply_masks(hidden, target_indices), hidden
+        return apply_masks(hidden.detach() if self.stop_gradient else hidden, target_indices), hidden

@@ -280,8 +280,9 @@ class EcgJepaPerLeadForPreTraining(JepaForPreTraining, EcgJepaPerLeadPreTrainedM
         grid = (values.shape[1], values.shape[-1] // self.config.patch_size)  # (leads, time patches)
         predictions = self.predictor(context, context_indices, target_indices, self.predictor_pos_embed, *grid)
         targets, hidden = self.target(inputs, target_indices)
-        loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        return JepaPreTrainingOutput(loss, predictions, targets, hidden.mean(dim=1))
+        prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
+        loss, parts = self.objective_loss(prediction_loss, hidden)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
 
 
 class AttentivePooler(nn.Module):

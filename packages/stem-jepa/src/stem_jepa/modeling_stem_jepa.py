@@ -187,6 +187,8 @@ class StemJepaForPreTraining(StemJepaPreTrainedModel, JepaForPreTraining):
 
     Batches come from `StemViewCollator`: `context_values` (the mix of other stems), `target_values` (the isolated
     stem) and `instrument` (its class). `export_encoder()` gives the EMA encoder with the online predictor.
+    `objective="sigreg"`: no EMA copy, the online encoder embeds the isolated stem too, the instrument-conditioned
+    predictor stays, and λ·SIGReg acts on the projected mean token state of the stems.
     Checkpoints written before the hooks (`online.encoder.*`, `online.predictor.*`) still load.
     """
 
@@ -222,7 +224,6 @@ class StemJepaForPreTraining(StemJepaPreTrainedModel, JepaForPreTraining):
         self, context_values: torch.Tensor, target_values: torch.Tensor, instrument: torch.Tensor, **unused
     ) -> JepaPreTrainingOutput:
         predictions = self.predict(context_values, instrument)
-        with torch.no_grad():
-            targets = self.target.encoder(target_values)
-        loss = stem_loss(predictions, targets, self.config)
-        return JepaPreTrainingOutput(loss, predictions, targets, targets.mean(dim=1))
+        targets, hidden = self.encode_target(target_values)
+        loss, parts = self.objective_loss(stem_loss(predictions, targets, self.config), hidden)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)

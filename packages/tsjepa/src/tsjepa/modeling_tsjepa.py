@@ -8,7 +8,7 @@ j = 1..K_p with ẑ_k = z_k; targets are the EMA encoder's latents of the future
 import torch
 from jepa_core.losses import jepa_loss
 from jepa_core.modeling_utils import JepaForPreTraining, JepaPreTrainedModel, JepaPreTrainingOutput
-from jepa_core.targets import EmaTarget
+from jepa_core.targets import EmaTarget, OnlineTarget
 from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -209,7 +209,8 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
     """TS-JEPA pretraining: current window → rolled-out predictions vs EMA latents of the future windows.
 
     On the core wiring through its hooks: the context encoder is the window encoder (a `TimeSeriesJepaModel`
-    without predictor), the target an EMA copy of its `WindowEncoder`, the predictor the domain's
+    without predictor), the target an EMA copy of its `WindowEncoder` (under `objective="sigreg"` the encoder
+    itself, with λ·SIGReg on the projected embeddings of the current and future windows), the predictor the domain's
     action-conditioned MLP (`LatentPredictor`, no position table). `forward` is the domain's own (windows and
     commands gathered in time, autoregressive roll-out); `export_encoder` puts encoder and predictor together.
     """
@@ -223,7 +224,9 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
     def make_context_encoder(self) -> TimeSeriesJepaModel:
         return TimeSeriesJepaModel(self.config, with_predictor=False)
 
-    def make_target(self) -> EmaTarget:
+    def make_target(self) -> EmaTarget | OnlineTarget:
+        if self.config.objective == "sigreg":
+            return OnlineTarget(self.context_encoder.encoder, 0, self.config.sigreg_stop_gradient)
         return EmaTarget(self.context_encoder.encoder)
 
     def make_predictor(self) -> LatentPredictor:
@@ -252,10 +255,11 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
         latent = self.context_encoder.embed(series, context_indices)
         predictions = self.predictor.rollout(latent, gather_commands(commands, command_indices))
         future = gather_windows(series, target_indices)
-        with torch.no_grad():
-            targets = self.target.encoder(future.flatten(0, 1)).unflatten(0, future.shape[:2])
-        loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        return JepaPreTrainingOutput(loss, predictions, targets, targets[:, 0])
+        targets, hidden = (x.unflatten(0, future.shape[:2]) for x in self.encode_target(future.flatten(0, 1)))
+        prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
+        windows = torch.cat([latent[:, None], hidden], dim=1).flatten(0, 1)[:, None]  # every window one sample
+        loss, parts = self.objective_loss(prediction_loss, windows)
+        return JepaPreTrainingOutput(loss, predictions, targets, hidden[:, 0].detach(), parts)
 
 
 def _rename_legacy_predictor_keys(module, state_dict, prefix, *args) -> None:

@@ -1,0 +1,151 @@
+"""SIGReg against the EMA recipe in every domain: the issue-19 table, written to the root README.
+
+For each domain's demo (`jepa demo D`: the tiny preset on the embedded data, probed by the core's evaluation) and
+each seed, one fresh process (this script with `--worker`) runs the demo's code path four times — `objective=ema`
+and `objective=sigreg`, each at the demo's step count and at `--multiple` × it (the schedule stretched to the
+longer run) — and probes a random-init encoder once, as the demo does. Cells are the headline metric as mean ±
+half the range over seeds; RankMe is the trainer's monitor at the last step (centred, last 512 pooled target
+embeddings). `--scale` multiplies every step count (e.g. 0.05 for a smoke run). Run from the repository root:
+
+    uv run --no-sync python -m experiments.sigreg.table [--domains ijepa tjepa] [--seeds 0 1 2] [--scale 1]
+
+It prints the table and, unless `--no-readme`, rewrites the `sigreg_table` section of the root README.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOMAINS = ("ijepa", "ajepa", "ecg-jepa", "brain-jepa", "sar-jepa", "tjepa", "stem-jepa", "tsjepa")
+OBJECTIVES = ("ema", "sigreg")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> dict:
+    """Every (objective, steps) run of one domain and seed, and the random-init probe, in this process. The demo's
+    step count is the tiny preset's `max_steps`."""
+    import torch
+    from jepa_core.cli import build_parser, run_pretraining
+    from jepa_core.domain import get_domain
+    from jepa_core.evaluation import evaluate_encoder
+    from jepa_core.processing import load_processor
+    from transformers import AutoModel
+
+    domain, runs = get_domain(name), {}
+    base = max(1, round(scale * domain.config_class.from_preset("tiny").max_steps))
+    step_counts = [base, multiple * base]
+    with tempfile.TemporaryDirectory() as tmp:
+        for objective in OBJECTIVES:
+            for steps in step_counts:
+                started = time.time()
+                argv = ["pretrain", name, "--preset", "tiny", "--max-steps", str(steps), "--seed", str(seed),
+                        "--threads", str(threads), "--output-dir", f"{tmp}/{objective}-{steps}", "--overwrite",
+                        "--save-every", str(10**9), "--set", f"objective={objective}"]  # fmt: skip
+                output_dir, _, train = run_pretraining(domain, build_parser().parse_args(argv))
+                encoder = AutoModel.from_pretrained(output_dir)
+                processor = load_processor(output_dir, domain.processor_class)
+                evaluation = evaluate_encoder(domain, encoder, processor)
+                runs[f"{objective}@{steps}"] = {
+                    "headline": evaluation.headline_value,
+                    "rankme": train["final_rankme"],
+                    "seconds": time.time() - started,
+                }
+        torch.manual_seed(seed)  # as `jepa demo`: a fresh encoder of the run's config, the run's processor
+        random_init = evaluate_encoder(domain, type(encoder)(encoder.config), processor)
+    metric = evaluation.headline
+    return {"metric": metric, "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
+
+
+def run_worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> dict:
+    command = [sys.executable, "-m", "experiments.sigreg.table", "--worker", name, str(seed), "--scale", str(scale),
+               "--multiple", str(multiple), "--threads", str(threads)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
+    if result.returncode:
+        raise RuntimeError(f"{name} seed {seed} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cell(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    return f"{np.mean(values):.3f} ± {(max(values) - min(values)) / 2:.3f}"
+
+
+def table(results: dict[str, list[dict]], multiple: int) -> str:
+    header = (f"| domain | headline metric | steps | random init | EMA | EMA {multiple}× | SIGReg | SIGReg {multiple}× "
+              f"| RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× |")  # fmt: skip
+    lines = [header, "|" + "---|" * 10]
+    for name, per_seed in results.items():
+        short, long = per_seed[0]["steps"]
+        runs = {key: {field: [r["runs"][key][field] for r in per_seed] for field in ("headline", "rankme")}
+                for key in per_seed[0]["runs"]}  # fmt: skip
+        heads = [cell(runs[f"{o}@{s}"]["headline"]) for o in OBJECTIVES for s in (short, long)]
+        ranks = [f"{cell(runs[f'{o}@{short}']['rankme'])} / {cell(runs[f'{o}@{long}']['rankme'])}" for o in OBJECTIVES]
+        random_init = cell([r["random_init"] for r in per_seed])
+        lines.append(f"| {name} | {per_seed[0]['metric']} | {short} / {long} | {random_init} | "
+                     + " | ".join(heads + ranks) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_readme_section(text: str, name: str = "sigreg_table") -> None:
+    """Replace the README's section between `<!-- name:begin -->` and `<!-- name:end -->`, or append it."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    current = README.read_text()
+    section = f"{begin}\n{text.strip()}\n{end}"
+    if begin in current and end in current:
+        head, rest = current.split(begin, 1)
+        current = head + section + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip("\n") + "\n\n" + section + "\n"
+    README.write_text(current)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies every step count (smoke runs: < 1)")
+    parser.add_argument("--multiple", type=int, default=4, help="the longer run's steps, in demo step counts")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-readme", action="store_true", help="print the table only")
+    parser.add_argument("--worker", nargs=2, metavar=("DOMAIN", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.scale, args.multiple, args.threads)))
+        return
+
+    started, results = time.time(), {}
+    for name in args.domains:
+        results[name] = []
+        for seed in args.seeds:
+            results[name].append(run_worker(name, seed, args.scale, args.multiple, args.threads))
+            print(f"{name} seed {seed}: {json.dumps(results[name][-1])}", flush=True)
+    command = "uv run --no-sync python -m experiments.sigreg.table " + " ".join(
+        [f"--domains {' '.join(args.domains)}"] * (list(args.domains) != list(DOMAINS))
+        + [f"--seeds {' '.join(map(str, args.seeds))}", f"--scale {args.scale:g}", f"--multiple {args.multiple}"]
+    )
+    text = (
+        "## SIGReg (LeJEPA) vs the EMA recipe\n\n"
+        f"Each domain's demo (tiny preset, embedded data, the core's probes) with `--set objective=ema` and "
+        f"`--set objective=sigreg`, at the demo's step count and at {args.multiple}× it; headline metric and "
+        f"RankMe at the last step as mean ± half the range over seeds {', '.join(map(str, args.seeds))}; one "
+        f"torch thread per run, {(time.time() - started) / 60:.0f} min in all. Command: `{command}`.\n\n"
+        + table(results, args.multiple)
+    )
+    print("\n" + text)
+    if not args.no_readme:
+        write_readme_section(text)
+
+
+if __name__ == "__main__":
+    main()

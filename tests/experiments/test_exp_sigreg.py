@@ -1,0 +1,53 @@
+"""The deep-linear SIGReg study: its gradients against autograd of the stated loss, its SIGReg against the core's
+statistic on Gaussian samples, and the picture it reports at depth 1."""
+
+import numpy as np
+import pytest
+import torch
+from jepa_core.sigreg import epps_pulley
+
+from experiments.implicit_bias.study import DATA
+from experiments.sigreg import deep_linear
+from experiments.sigreg.deep_linear import directions, loss_and_grads, sigreg_and_grad
+
+
+def torch_loss(layers, predictor, weight, stop_gradient, squares):
+    """(1 − α)·J + α·R written from the docstring, in torch."""
+    lam, sigma2 = torch.tensor(DATA.lam), torch.tensor(DATA.sigma2)
+    gain = layers.prod(0)
+    target = gain.detach() if stop_gradient else gain
+    jepa = (0.5 * predictor**2 * gain**2 * sigma2 - predictor * gain * target * lam + 0.5 * target**2 * sigma2).sum()
+    s2 = torch.tensor(squares) @ (gain**2 * sigma2)
+    t = torch.linspace(0, 3, 17, dtype=torch.float64)
+    w = torch.full((17,), 3 / 16, dtype=torch.float64) * torch.exp(-(t**2) / 2)
+    w[[0, -1]] /= 2
+    phi, gauss = torch.exp(-0.5 * s2[:, None] * t**2), torch.exp(-0.5 * t**2)
+    reg = (w * (deep_linear.BATCH * (phi - gauss) ** 2 + 1 - phi**2)).sum(1).mean()
+    return (1 - weight) * jepa + weight * reg
+
+
+@pytest.mark.parametrize("stop_gradient", [True, False])
+def test_gradients_match_autograd(stop_gradient):
+    rng = np.random.default_rng(0)
+    layers, predictor, squares = rng.uniform(0.3, 1.2, (3, 3)), rng.uniform(-1, 1, 3), directions(3)
+    _, d_layers, d_predictor = loss_and_grads(layers, predictor, DATA, 0.3, stop_gradient, squares)
+    params = [torch.tensor(x, requires_grad=True) for x in (layers, predictor)]
+    torch_loss(*params, 0.3, stop_gradient, squares).backward()
+    np.testing.assert_allclose(d_layers, params[0].grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d_predictor, params[1].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_sigreg_is_the_expected_core_statistic_of_gaussian_embeddings():
+    variance = 0.4  # equal variances: every direction projects to N(0, 0.4), whatever the direction set
+    expected, _ = sigreg_and_grad(np.full(3, variance), directions(3))
+    samples = torch.randn(2000, deep_linear.BATCH, 1, generator=torch.Generator().manual_seed(0)) * variance**0.5
+    measured = torch.stack([epps_pulley(batch.double()) for batch in samples])
+    assert abs(measured.mean().item() - expected) < 3 * measured.std().item() / len(samples) ** 0.5
+
+
+def test_depth_one_picture():
+    with_sg = deep_linear.summary(deep_linear.train(DATA, 1, 0.05, True, 0.02, 500), DATA, 1)
+    assert np.allclose(with_sg["whitened"], with_sg["whitened"][0], atol=1e-3) and with_sg["whitened"][0] > 0.95
+    assert deep_linear.order(with_sg["t_star"]) == "noise < A < B"  # by input variance σ², not by ρ
+    without_sg = deep_linear.summary(deep_linear.train(DATA, 1, 0.05, False, 0.02, 500), DATA, 1)
+    assert without_sg["whitened"][2] < 1e-3 and 0.2 < without_sg["whitened"][0] < 0.5 < 1 < without_sg["whitened"][1]
