@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from jepa_core.data_checks import BadFilesError
-from jepa_core.streams import Column, StreamFormat, check_shards, find_shards, shard_table, stream_dataset
+from jepa_core.streams import EVERY_COLUMN, Column, StreamFormat, check_shards, find_shards, shard_table, stream_dataset
 
 SIGNAL = (Column("signal", ("x", "npy")), Column("label", ("label", "cls"), required=False))
 
@@ -172,3 +172,18 @@ def test_shards_read_map_style_keep_the_roles(tmp_path):
     table = shard_table(find_shards(tmp_path), SIGNAL)
     assert set(table.column_names) == {"signal", "label", "__key__", "__url__"} and table["label"][:] == [3, 4]
     assert table[1]["__key__"] == "b" and np.asarray(table[1]["signal"]).tolist() == [2.0]
+
+
+def test_shards_named_after_their_split_and_every_column_of_a_table(tmp_path):
+    """`train-*` / `test-*` shard files are the splits (as `train/`, `test/` folders are); `EVERY_COLUMN` reads a
+    table's columns under their names, in the shard's order."""
+    for name, start in (("train-00000-of-00002", 0), ("train-00001-of-00002", 4), ("test", 8)):
+        pq.write_table(pa.table({"z": [start, start + 1], "a": ["x", "y"]}), tmp_path / f"{name}.parquet")
+    train, test = find_shards(tmp_path, "train"), find_shards(tmp_path, "test")
+    assert [f.name for f in train.files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert train.by_split and [f.name for f in test.files] == ["test.parquet"]
+    assert len(find_shards(tmp_path, "all").files) == 3
+    write_parquet(tmp_path / "part-0.parquet", 0)  # no longer every shard is named after a split: all are read
+    assert len(find_shards(tmp_path, "train").files) == 4 and not find_shards(tmp_path, "train").by_split
+    table = shard_table(test, (Column(EVERY_COLUMN, (), required=False),))
+    assert table.column_names == ["z", "a"] and table["z"][:] == [8, 9]

@@ -17,6 +17,7 @@ plus its own faster AR(1) noise. Per subject:
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -220,33 +221,23 @@ def _read_labels(folder: Path) -> pd.DataFrame | None:
     return table.set_index(table["subject"].astype(str))
 
 
-def _subjects_in(path: Path) -> tuple[list[np.ndarray], list[str]]:
-    if path.is_file():
-        subjects = read_series(path)
-        return subjects, [f"{path.stem}_{i}" if len(subjects) > 1 else path.stem for i in range(len(subjects))]
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in SERIES_SUFFIXES and p.name != "labels.csv")
-    if not files:
-        raise FileNotFoundError(f"{path} holds no ROI time series files ({', '.join(SERIES_SUFFIXES)})")
-    subjects, names = [], []
-    for file in files:
-        found = read_series(file)
-        subjects += found
-        names += [file.stem] if len(found) == 1 else [f"{file.stem}_{i}" for i in range(len(found))]
-    return subjects, names
-
-
-def _from_hf_dataset(path: Path) -> tuple[list[np.ndarray], list[str], pd.DataFrame | None]:
+@functools.lru_cache(maxsize=4)
+def _hf_table(path: str):
+    """A `datasets.save_to_disk` folder as one table (memory-mapped Arrow: rows are read when used)."""
     import datasets
 
-    table = datasets.load_from_disk(str(path))
+    table = datasets.load_from_disk(path)
     if isinstance(table, datasets.DatasetDict):
         table = datasets.concatenate_datasets(list(table.values()))
     if "time_series" not in table.column_names:
         raise ValueError(f"{path}: a datasets folder needs a 'time_series' column, found {table.column_names}")
-    subjects = [np.asarray(s, dtype=np.float64) for s in table["time_series"]]
-    names = [str(i) for i in range(len(subjects))]
+    return table
+
+
+def _hf_labels(path: Path) -> pd.DataFrame | None:
+    table = _hf_table(str(path))
     columns = {c: table[c] for c in ("label", "trait") if c in table.column_names}
-    return subjects, names, pd.DataFrame(columns, index=names) if columns else None
+    return pd.DataFrame(columns, index=[str(i) for i in range(len(table))]) if columns else None
 
 
 TR_KEYS = ("RepetitionTime", "repetition_time", "TR", "tr")
@@ -284,15 +275,16 @@ def read_repetition_time(path: Path) -> float | None:
 
 class RoiWindowDataset(Dataset):
     """A user's subjects, resampled to the model's TR and robust-scaled, served as windows of `num_frames`:
-    random crops for pretraining (`random_crops`), strided windows for evaluation and embedding. `subject_of[i]`
-    is the subject of window i (the probe averages a subject's windows); `ids`, `labels`, `traits` are per subject.
+    random crops for pretraining (`random_crops`), strided windows for evaluation and embedding. `subjects` reads
+    each subject from its file when it is used (`ScaledSubjects`); `subject_of[i]` is the subject of window i (the
+    probe averages a subject's windows); `ids`, `labels`, `traits` are per subject.
     """
 
     def __init__(self, subjects, num_frames, stride, random_crops, labels, traits, ids, processor, trs):
         from jepa_core.windows import Windows
 
         self.subjects = subjects  # (R, T) float32 tensors, scaled, at the model's TR
-        self.windows = Windows([s.shape[1] for s in subjects], num_frames, self._crop, stride, random_crops)
+        self.windows = Windows(subjects.lengths, num_frames, self._crop, stride, random_crops)
         self.labels, self.traits, self.ids, self.processor = labels, traits, ids, processor
         self.repetition_times, self.class_names, self.embedded = trs, None, False
 
@@ -310,13 +302,78 @@ class RoiWindowDataset(Dataset):
 
     @property
     def num_rois(self) -> int:
-        return int(self.subjects[0].shape[0])
+        return int(self.processor.num_rois)
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict:
         return self.windows[index]
+
+
+@dataclass
+class Found:
+    """A subject as the pre-check read it: where it is (`index`: its place in a file or a datasets folder of
+    several) and what the checks need, not its values, which `ScaledSubjects` reads again when they are used."""
+
+    file: str
+    name: str
+    index: int | None = None
+    tr: float | None = None
+    error: Exception | None = None
+    shape: tuple[int, ...] = ()
+    nonfinite: int = 0
+    constant: tuple[list[int], list[int]] = ([], [])  # constant ROIs when ROIs are the rows / the columns
+    bad_frames: tuple[int, int] = (0, 0)  # frames holding NaN/inf when ROIs are the rows / the columns
+    transpose: bool = False  # set by the pre-check: the file holds time × ROIs
+
+
+def _survey(file: str, name: str, index: int | None, array: np.ndarray, tr: float | None) -> Found:
+    array = np.asarray(array, dtype=np.float64)
+    found = Found(file, name, index, tr, shape=array.shape)
+    if array.ndim == 2:
+        finite = np.isfinite(array)
+        found.nonfinite = int((~finite).sum())
+        found.constant = tuple(np.flatnonzero(np.nan_to_num(a).std(axis=1) == 0).tolist() for a in (array, array.T))
+        found.bad_frames = (int((~finite.all(axis=0)).sum()), int((~finite.all(axis=1)).sum()))
+    return found
+
+
+def _stored(found: Found) -> np.ndarray:
+    """A subject's series as its file stores it, float64."""
+    if Path(found.file).is_dir():
+        return np.asarray(_hf_table(found.file)[found.index]["time_series"], dtype=np.float64)
+    if found.index is not None and Path(found.file).suffix.lower() == ".npy":
+        return np.asarray(np.load(found.file, mmap_mode="r")[found.index], dtype=np.float64)
+    return np.asarray(read_series(found.file)[found.index or 0], dtype=np.float64)
+
+
+def _oriented_series(found: Found) -> np.ndarray:
+    array = _stored(found)
+    return array.T if found.transpose else array
+
+
+class ScaledSubjects(Sequence):
+    """The subjects of a split, each read from its file, resampled and robust-scaled when it is used (the last one
+    is kept for the windows that follow it); `lengths[i]` is subject i's frame count, known up front."""
+
+    def __init__(self, found: list[Found], processor: BrainJepaProcessor):
+        self.found, self.processor, self._last = found, processor, (None, None)
+        self.lengths = [self._length(f) for f in found]
+
+    def _length(self, found: Found) -> int:
+        frames = found.shape[0 if found.transpose else 1] - found.bad_frames[1 if found.transpose else 0]
+        if found.tr is None or self.processor.repetition_time is None:
+            return frames
+        return resampled_length(frames, found.tr, self.processor.repetition_time)
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self._last[0] != index:
+            self._last = (index, _scaled(self.processor, _oriented_series(self.found[index]), self.found[index].tr))
+        return self._last[1]
 
 
 def _source_files(path: Path) -> list[Path]:
@@ -328,101 +385,105 @@ def _source_files(path: Path) -> list[Path]:
     return files
 
 
-def _read_subjects(path: Path, config: BrainJepaConfig) -> list[tuple[str, str, object]]:
-    """(file, subject name, subjects' (array, TR) or an exception) for every subject of `path`."""
+def _read_subjects(path: Path, config: BrainJepaConfig) -> list[Found]:
+    """Every subject of `path`, read once and surveyed (`Found`: its values are not kept), or its read error."""
     if path.is_dir() and any((path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json")):
-        subjects, names, _ = _from_hf_dataset(path)
-        return [(str(path), n, (s, config.repetition_time)) for s, n in zip(subjects, names, strict=True)]
+        table = _hf_table(str(path))
+        return [
+            _survey(str(path), str(i), i, table[i]["time_series"], config.repetition_time) for i in range(len(table))
+        ]
     found = []
     for file in _source_files(path):
         try:
             series = read_series(file)
             tr = read_repetition_time(file)
         except Exception as error:  # reported with every other bad file by the pre-check
-            found.append((str(file), file.stem, error))
+            found.append(Found(str(file), file.stem, error=error))
             continue
         if tr is not None and config.repetition_time is not None and not np.isclose(tr, config.repetition_time):
-            found.append((str(file), file.stem, ValueError(
+            found.append(Found(str(file), file.stem, error=ValueError(
                 f"the file declares TR {tr:g} s but repetition_time={config.repetition_time:g} is set"
             )))  # fmt: skip
             continue
         tr = tr if tr is not None else config.repetition_time
-        names = [file.stem] if len(series) == 1 else [f"{file.stem}_{i}" for i in range(len(series))]
-        found += [(str(file), n, (s, tr)) for s, n in zip(series, names, strict=True)]
+        if len(series) == 1:
+            found.append(_survey(str(file), file.stem, None, series[0], tr))
+        else:
+            found += [_survey(str(file), f"{file.stem}_{i}", i, s, tr) for i, s in enumerate(series)]
     return found
 
 
-def _cohort_num_rois(arrays: list[np.ndarray], layout: str) -> int:
+def _cohort_num_rois(shapes: list[tuple[int, int]], layout: str) -> int:
     """The ROI count of a cohort: the axis size that most files have (files may be ROIs × time or time × ROIs;
     scans differ in length, the parcellation does not), or the one `layout` says."""
     if layout != "auto":
-        sizes = [a.shape[0 if layout == "roi_time" else 1] for a in arrays]
+        sizes = [shape[0 if layout == "roi_time" else 1] for shape in shapes]
     else:
-        sizes = [size for a in arrays for size in set(a.shape)]
+        sizes = [size for shape in shapes for size in set(shape)]
     values, counts = np.unique(sizes, return_counts=True)
     best = values[counts == counts.max()]
     if len(best) > 1 and layout == "auto":  # e.g. every file the same shape: scans have more frames than ROIs
         logger.warning(
             "%s files could hold %s ROIs: taking %d (fMRI scans have more frames than ROIs); if wrong, say the "
             "axis order with --set layout=roi_time or --set layout=time_roi",
-            len(arrays),
+            len(shapes),
             " or ".join(str(int(b)) for b in best),
             int(best.min()),
         )
     return int(best.min())
 
 
-def _oriented(array: np.ndarray, layout: str, num_rois: int) -> np.ndarray | None:
-    """(ROIs, time) or None when no axis has `num_rois` ROIs."""
+def _transposed(shape: tuple[int, int], layout: str, num_rois: int) -> bool | None:
+    """Whether a (ROIs, time) series is the transpose of the stored array; None when no axis has `num_rois`."""
     if layout != "auto":
-        array = array if layout == "roi_time" else array.T
-        return array if array.shape[0] == num_rois else None
-    if array.shape[0] == num_rois:
-        return array
-    return array.T if array.shape[1] == num_rois else None
+        transpose = layout != "roi_time"
+        return transpose if shape[1 if transpose else 0] == num_rois else None
+    if shape[0] == num_rois:
+        return False
+    return True if shape[1] == num_rois else None
 
 
-def _precheck(entries, config: BrainJepaConfig, processor: BrainJepaProcessor | None):
+def _precheck(entries: list[Found], config: BrainJepaConfig, processor: BrainJepaProcessor | None):
     """Every bad subject at once: unreadable, not 2-D, inconsistent ROI counts, NaN, constant ROIs, too short."""
     from jepa_core.data_checks import BadFile, BadFilesError
 
     bad, good = [], []
-    readable = [np.asarray(e[2][0]) for e in entries if not isinstance(e[2], Exception) and np.ndim(e[2][0]) == 2]
+    readable = [e.shape for e in entries if e.error is None and len(e.shape) == 2]
     layout = config.layout if processor is None or processor.layout == "auto" else processor.layout
     num_rois = processor.num_rois if processor is not None else (_cohort_num_rois(readable, layout) if readable else 0)
     model_tr = config.model_repetition_time if processor is None else processor.repetition_time
-    for file, name, value in entries:
-        where = file if Path(file).stem == name else f"{file} [{name}]"
-        if isinstance(value, Exception):
-            bad.append(BadFile(where, f"unreadable ({type(value).__name__}: {value})"))
+    for entry in entries:
+        where = entry.file if Path(entry.file).stem == entry.name else f"{entry.file} [{entry.name}]"
+        if entry.error is not None:
+            bad.append(BadFile(where, f"unreadable ({type(entry.error).__name__}: {entry.error})"))
             continue
-        array, tr = np.asarray(value[0], dtype=np.float64), value[1]
-        if array.ndim != 2:
-            bad.append(BadFile(where, f"not a 2-D ROI × time array (shape {array.shape})"))
+        if len(entry.shape) != 2:
+            bad.append(BadFile(where, f"not a 2-D ROI × time array (shape {entry.shape})"))
             continue
-        oriented = _oriented(array, layout, num_rois)
-        if oriented is None:
+        transpose = _transposed(entry.shape, layout, num_rois)
+        if transpose is None:
             whose = "the model's" if processor is not None else "the other files'"
-            bad.append(BadFile(where, f"shape {array.shape} has no axis of {whose} {num_rois} ROIs"))
+            bad.append(BadFile(where, f"shape {entry.shape} has no axis of {whose} {num_rois} ROIs"))
             continue
-        array = oriented
-        frames = array.shape[1] if tr is None or model_tr is None else resampled_length(array.shape[1], tr, model_tr)
-        if (count := int((~np.isfinite(array)).sum())) and config_nan_policy(processor) == "raise":
-            problem = f"{count} NaN or infinite values"
-        elif constant := np.flatnonzero(np.nan_to_num(array).std(axis=1) == 0).tolist():
+        entry.transpose, tr = transpose, entry.tr
+        length = entry.shape[1 if not transpose else 0]
+        frames = length if tr is None or model_tr is None else resampled_length(length, tr, model_tr)
+        if entry.nonfinite and config_nan_policy(processor) == "raise":
+            problem = f"{entry.nonfinite} NaN or infinite values"
+        elif constant := entry.constant[int(transpose)]:
             problem = f"constant (flat) ROIs {constant[:10]}{' …' if len(constant) > 10 else ''}"
         elif frames < config.num_frames:
             at = f" at the model's TR {model_tr:g} s" if tr is not None else ""
             problem = f"too short: {frames} frames{at}, at least num_frames={config.num_frames} needed"
         else:
-            good.append((name, array, tr))
+            good.append(entry)
             continue
         bad.append(BadFile(where, problem))
     if bad and (config.on_bad_file == "error" or not good):
         raise BadFilesError(bad, len(entries))
     if bad:
         logger.warning("%s", str(BadFilesError(bad, len(entries))).replace("cannot be used", "are left out", 1))
-    unknown = [name for name, _, tr in good if tr is None]
+    unknown = [entry.name for entry in good if entry.tr is None]
     if unknown and model_tr is not None:
         logger.warning(
             "no TR found for %d subjects (e.g. %s: no sidecar .json with RepetitionTime, no TR in the .mat): "
@@ -451,10 +512,14 @@ def load_dataset(
     Folders with `train/` and `test/` subfolders are used as they are; otherwise every `test_every`-th subject is
     the test split ("all": every subject). The ROI count is the data's (the axis every file shares, or
     `--set layout=`); each file's TR is read (sidecar `.json`, `.mat` variable) or `--set repetition_time=`, and
-    the series resampled to `model_repetition_time`. Every file is pre-checked (all bad files listed at once).
-    Without a processor (pretraining) robust scaling is fitted on the training subjects and the windows are random
+    the series resampled to `model_repetition_time`. Every file is pre-checked (all bad files listed at once);
+    the data set keeps where each subject is, not its values, and reads it again when it is used, so memory does
+    not grow with the number of subjects. Without a processor (pretraining) robust scaling is fitted on the
+    training subjects (their exact per-ROI percentiles, in passes over the files) and the windows are random
     crops; with one (evaluation, embedding) they are strided windows.
     """
+    from jepa_core.running_stats import percentiles
+
     _check_split(split)
     root = Path(path)
     if not root.exists():
@@ -463,10 +528,9 @@ def load_dataset(
     folders = [root / p for p in parts] if parts else [root]
     entries = [(e, folder) for folder in folders for e in _read_subjects(folder, config)]
     good, num_rois = _precheck([e for e, _ in entries], config, processor)
-    folder_of = {e[1]: folder for e, folder in entries}
+    folder_of = {e.name: folder for e, folder in entries}
     if parts:
-        in_split = {name: folder_of[name].name for name, _, _ in good}
-        is_test = [in_split[name] == "test" for name, _, _ in good]
+        is_test = [folder_of[entry.name].name == "test" for entry in good]
     else:
         is_test = [i % test_every == test_every - 1 for i in range(len(good))]
         if len(good) < 2 and split != "all":
@@ -480,18 +544,23 @@ def load_dataset(
         processor = BrainJepaProcessor(
             num_rois, config.num_frames, config.patch_size, repetition_time=config.model_repetition_time
         )
-        arrays = [processor.to_roi_time(a, "roi_time", tr) for _, a, tr in train]
-        low, processor.median, high = np.percentile(np.concatenate(arrays, axis=1), [25, 50, 75], axis=1)
+
+        def frames():
+            return (processor.to_roi_time(_oriented_series(e), "roi_time", e.tr) for e in train)
+
+        low, processor.median, high = percentiles(frames, [25, 50, 75])
         processor.iqr = high - low
-    subjects = [_scaled(processor, a, tr) for _, a, tr in chosen]
-    names = [name for name, _, _ in chosen]
+    subjects = ScaledSubjects(chosen, processor)
+    for index, length in enumerate(subjects.lengths):
+        if length < max(processor.num_frames, processor.patch_size):
+            subjects[index]  # the processor's error for a series left too short (e.g. once NaN frames are dropped)
+    names = [entry.name for entry in chosen]
     labels = _labels_for(names, [folder_of[n] for n in names], root)
     stride = config.window_stride or config.num_frames
-    dataset = RoiWindowDataset(
+    return RoiWindowDataset(
         subjects, config.num_frames, stride, pretraining and split == "train", *labels, names, processor,
-        [tr for _, _, tr in chosen],
+        [entry.tr for entry in chosen],
     )  # fmt: skip
-    return dataset
 
 
 def _scaled(processor: BrainJepaProcessor, array: np.ndarray, tr: float | None) -> torch.Tensor:
@@ -504,7 +573,7 @@ def _labels_for(names: list[str], folders: list[Path], root: Path):
     tables = {}
     for folder in dict.fromkeys(folders):
         if (folder / "dataset_info.json").is_file() or (folder / "dataset_dict.json").is_file():
-            _, hf_names, table = _from_hf_dataset(folder)
+            table = _hf_labels(folder)
         else:
             table = _read_labels(folder if folder.is_dir() else folder.parent)
             if table is None and folder != root and root.is_dir():
@@ -535,12 +604,14 @@ def embed(encoder, dataset, batch_size: int = 64):
     """`Embedded` per subject: each window mean-pooled, then a subject's windows averaged (the probe's input)."""
     from jepa_core.evaluation import Embedded, extract_embeddings
 
-    if isinstance(dataset, RoiWindowDataset):
-        samples = [dataset[i]["time_series"] for i in range(len(dataset))]
-        windows = torch.stack(samples)
+    if isinstance(dataset, RoiWindowDataset):  # windows read batch by batch
+        starts = range(0, len(dataset), batch_size)
+        stacked = (torch.stack([dataset[i]["time_series"] for i in range(s, min(s + batch_size, len(dataset)))])
+                   for s in starts)  # fmt: skip
+        batches = ({"time_series": windows} for windows in stacked)
     else:
         windows = dataset.time_series
-    batches = [{"time_series": windows[i : i + batch_size]} for i in range(0, len(windows), batch_size)]
+        batches = [{"time_series": windows[i : i + batch_size]} for i in range(0, len(windows), batch_size)]
     was_training = encoder.training
     encoder.eval()
     try:
@@ -593,13 +664,14 @@ def prepare_model(model, dataset) -> None:
         return
     config = model.config
     subjects = dataset.subjects if isinstance(dataset, RoiWindowDataset) else dataset.time_series
-    series = [subject.double().numpy() for subject in subjects]
+    series = (subject.double().numpy() for subject in subjects)  # one subject at a time
     gradients = brain_gradients_from_timeseries(
         series, config.gradient_components, config.gradient_alpha, config.gradient_sparsity
     )
     model.set_brain_gradients(gradients)
-    config.gradient_source = gradient_source(config, len(series), getattr(dataset.processor, "repetition_time", None))
-    config.parcellation = config.parcellation or f"{series[0].shape[0]} ROIs (the user's files)"
+    repetition_time = getattr(dataset.processor, "repetition_time", None)
+    config.gradient_source = gradient_source(config, len(subjects), repetition_time)
+    config.parcellation = config.parcellation or f"{subjects[0].shape[0]} ROIs (the user's files)"
 
 
 def gradient_source(config: BrainJepaConfig, num_subjects: int, repetition_time: float | None) -> str:

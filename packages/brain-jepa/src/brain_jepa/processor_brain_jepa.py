@@ -7,7 +7,7 @@ the trivial one, scaled by `λ / (1 − λ)`, are the ROI coordinates. The group
 (e.g. from the training subjects) and saved with the model as a buffer.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -22,15 +22,15 @@ def _constant_rois(series: np.ndarray) -> list[int]:
     return np.flatnonzero(series.std(axis=1) == 0).tolist()
 
 
-def functional_connectivity(series: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Group FC (R, R): the Fisher-z average of each subject's Pearson correlation; subjects are (R, T) arrays."""
-    subjects = [series] if isinstance(series, np.ndarray) and series.ndim == 2 else list(series)
-    if not subjects:
-        raise ValueError("functional_connectivity needs at least one (ROIs, time) series")
-    num_rois = subjects[0].shape[0]
-    z_sum = np.zeros((num_rois, num_rois))
+def functional_connectivity(series: Iterable[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Group FC (R, R): the Fisher-z average of each subject's Pearson correlation; subjects are (R, T) arrays,
+    taken one at a time (an iterable that reads them from files is never held whole)."""
+    subjects = [series] if isinstance(series, np.ndarray) and series.ndim == 2 else series
+    num_rois, z_sum, count = None, None, 0
     for index, subject in enumerate(subjects):
         subject = np.asarray(subject, dtype=np.float64)
+        if num_rois is None:
+            num_rois, z_sum = subject.shape[0], np.zeros((subject.shape[0], subject.shape[0]))
         if subject.ndim != 2 or subject.shape[0] != num_rois:
             raise ValueError(
                 f"subject {index} has shape {subject.shape}; every subject must be (ROIs={num_rois}, time)"
@@ -44,7 +44,10 @@ def functional_connectivity(series: Sequence[np.ndarray] | np.ndarray) -> np.nda
             )
         correlation = np.clip(np.corrcoef(subject), -0.999999, 0.999999)
         z_sum += np.arctanh(correlation)
-    group = np.tanh(z_sum / len(subjects))
+        count += 1
+    if not count:
+        raise ValueError("functional_connectivity needs at least one (ROIs, time) series")
+    group = np.tanh(z_sum / count)
     np.fill_diagonal(group, 1.0)
     return group
 
@@ -112,9 +115,9 @@ def brain_gradients(
 
 
 def brain_gradients_from_timeseries(
-    series: Sequence[np.ndarray], num_components: int = 30, alpha: float = 0.5, sparsity: float = 0.9
+    series: Iterable[np.ndarray], num_components: int = 30, alpha: float = 0.5, sparsity: float = 0.9
 ) -> np.ndarray:
-    """ROI gradients (R, m) from training subjects' (R, T) series, through their group FC."""
+    """ROI gradients (R, m) from training subjects' (R, T) series (an iterable), through their group FC."""
     return brain_gradients(functional_connectivity(series), num_components, alpha, sparsity)
 
 

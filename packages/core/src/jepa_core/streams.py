@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 SHARD_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".tar": "webdataset"}
 FIT_RECORDS = 256  # records a processor is fitted on, unless the domain's StreamFormat says otherwise
 RECORD_NAME_KEYS = ("__key__", "__url__")  # where a tar record comes from (webdataset's columns)
+EVERY_COLUMN = "*"  # `Column(EVERY_COLUMN, (), required=False)`: every column of the shards, each under its name
+_SPLIT_FILE = re.compile(r"^(train|test)(?:[-_.].*)?$")  # shard files named after their split
 _TAR_MEMBER = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")  # webdataset: key = path up to the first dot of the name
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Column:
     """A column a domain reads, under its `role` (the key in the records it gets); the first of `names` that a
-    shard has is used (tar shards: file extensions, e.g. ("jpg", "png"))."""
+    shard has is used (tar shards: file extensions, e.g. ("jpg", "png")). The role `EVERY_COLUMN` reads every
+    column of a table, each under its own name."""
 
     role: str
     names: tuple[str, ...]
@@ -99,8 +102,9 @@ def _one_format(files: list[Path], source: str) -> str:
 
 def find_shards(path: str | Path, split: str = "train") -> Shards | None:
     """The shard files `path` names: one shard file, a glob, or a folder of shards (its `<split>/` subfolder when
-    that holds shards; "all": `train/` and `test/`). None when `path` names no shards (a folder of images, a
-    `save_to_disk` folder …: the domain's own loader reads it)."""
+    that holds shards, or the shards named after the split when every shard is: `train.parquet`, `test-00001-of-
+    00004.tar`; "all": train and test). None when `path` names no shards (a folder of images, a `save_to_disk`
+    folder …: the domain's own loader reads it)."""
     source, path = str(path), Path(path)
     if not path.exists() and glob.has_magic(source):
         files = sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
@@ -123,6 +127,9 @@ def find_shards(path: str | Path, split: str = "train") -> Shards | None:
     files = [f for folder in by_split for f in _shard_files(folder)] if by_split else _shard_files(path)
     if not files:
         return None
+    named = {f: match.group(1) for f in files if (match := _SPLIT_FILE.match(f.stem))}
+    if not by_split and len(named) == len(files) and any(s in names for s in named.values()):
+        files, by_split = [f for f in files if named[f] in names], [path]
     others = [p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() not in SHARD_BUILDERS]
     if others and not by_split:
         logger.warning("--data %s: %d files that are not shards are left out (%s)", source, len(others), others[0])
@@ -171,6 +178,9 @@ def _roles(columns: Sequence[Column], found: list[str]) -> tuple[dict[str, str],
     """Role → the shard's column for it; the required columns it lacks."""
     chosen, missing = {}, []
     for column in columns:
+        if column.role == EVERY_COLUMN:  # a table: every column, under its own name
+            chosen.update({n: n for n in found if n not in RECORD_NAME_KEYS and n not in chosen.values()})
+            continue
         name = next((n for n in column.names if n in found), None)
         if name is not None:
             chosen[column.role] = name
@@ -196,7 +206,7 @@ def check_shards(shards: Shards, columns: Sequence[Column], policy: str = "error
         return f"the records {', '.join(lacking)} have no .{'/.'.join(needed)} file"
 
     good = read_files(shards.files, lambda path: _inspect(shards.builder, path, columns), problem, policy)
-    layouts = {}
+    layouts, first_roles = {}, None
     for path, (_, found, _) in good:
         chosen, missing = _roles(columns, found)
         if missing:
@@ -207,6 +217,7 @@ def check_shards(shards: Shards, columns: Sequence[Column], policy: str = "error
                 f"{'files' if shards.builder == 'webdataset' else 'column'} when writing the shards"
             )
         layouts.setdefault(tuple(sorted(chosen.items())), path)
+        first_roles = chosen if first_roles is None else first_roles  # in the shard's column order
     if len(layouts) > 1:
         (first, a), (second, b) = list(layouts.items())[:2]
         raise ValueError(
@@ -216,7 +227,7 @@ def check_shards(shards: Shards, columns: Sequence[Column], policy: str = "error
     files = tuple(path for path, _ in good)
     total = sum(count for _, (count, _, _) in good)
     logger.info("%d records in %d %s shards from %s", total, len(files), shards.builder, shards.source)
-    return replace(shards, files=files), dict(next(iter(layouts)))
+    return replace(shards, files=files), first_roles
 
 
 def _undecoded(data, roles: dict[str, str]):

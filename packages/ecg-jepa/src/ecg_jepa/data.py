@@ -8,16 +8,19 @@ training records; with one (a saved run's), it is used as it is.
 """
 
 import ast
+import functools
 import logging
 import math
 import os
 import re
+import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from jepa_core.streams import FIT_RECORDS, Column, Shards, StreamFormat, find_shards, shard_table
 from torch.utils.data import Dataset
 
 from .configuration_ecg_jepa import STANDARD_LEADS, EcgConfigBase
@@ -31,9 +34,26 @@ SIMULATED_SPLITS = {"train": 256, "val": 128, "test": 512}
 SIMULATED_SEEDS = {"train": 0, "val": 2, "test": 1}
 
 
+class OnDemand(Sequence):
+    """A sequence whose item i is `read(keys[i])`, read again at every access (nothing is kept): the records of a
+    user's files, which memory need not hold. `lengths` (optional) are the items' lengths, known up front."""
+
+    def __init__(self, read: Callable, keys: Sequence, lengths: Sequence[int] | None = None):
+        self.read, self.keys, self.lengths = read, list(keys), None if lengths is None else list(lengths)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.read(key) for key in self.keys[index]]
+        return self.read(self.keys[index])
+
+
 class EcgRecords(Dataset):
     """Processed records with optional multi-hot labels (N, C); item = {"input_values": (leads, crop_length),
-    "labels"}. `class_names` name the label columns, `ids` the records."""
+    "labels"}. `class_names` name the label columns, `ids` the records. `records` are tensors, or an `OnDemand`
+    sequence that reads and processes each record from its file when it is used."""
 
     def __init__(
         self,
@@ -46,25 +66,27 @@ class EcgRecords(Dataset):
         ids: Sequence[str] | None = None,
         patch_size: int = 1,
     ):
-        short = [i for i, r in enumerate(records) if r.shape[-1] < crop_length]
+        lengths = records.lengths if isinstance(records, OnDemand) else [r.shape[-1] for r in records]
+        short = [i for i, n in enumerate(lengths) if n < crop_length]
         if short:
-            shortest = min(records[i].shape[-1] for i in short)
+            shortest = min(lengths[i] for i in short)
             raise EcgConfigFieldError(
-                f"{len(short)} record(s) (first: #{short[0]}, {records[short[0]].shape[-1]} samples) are shorter than "
+                f"{len(short)} record(s) (first: #{short[0]}, {lengths[short[0]]} samples) are shorter than "
                 f"the {crop_length}-sample input (signal_length); drop them, or train on shorter inputs",
                 "signal_length",
                 max(patch_size, shortest // patch_size * patch_size),
             )
         if labels is not None and len(labels) != len(records):
             raise ValueError(f"{len(labels)} label rows for {len(records)} records")
-        self.records, self.crop_length, self.labels = list(records), crop_length, labels
+        self.records = records if isinstance(records, OnDemand) else list(records)
+        self.crop_length, self.labels = crop_length, labels
         self.label_names, self.random_crop, self.processor = list(label_names), random_crop, processor
         self.ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(self.records))]
         if len(self.ids) != len(self.records):
             raise ValueError(f"{len(self.ids)} ids for {len(self.records)} records")
         # long recordings give many samples: ceil(L / crop) random crops per epoch when training (as the core's
         # `Windows`); evaluation and `jepa embed` average each record's strided crops (evaluation.embed)
-        per_record = [math.ceil(r.shape[-1] / crop_length) if random_crop else 1 for r in self.records]
+        per_record = [math.ceil(n / crop_length) if random_crop else 1 for n in lengths]
         self.items = [i for i, n in enumerate(per_record) for _ in range(n)]
 
     @property
@@ -81,10 +103,8 @@ class EcgRecords(Dataset):
     def __getitem__(self, index: int) -> dict:
         index = self.items[index]
         record = self.records[index]
-        start = 0
-        if self.random_crop and record.shape[-1] > self.crop_length:
-            start = int(torch.randint(record.shape[-1] - self.crop_length + 1, (1,)))
-        sample = {"input_values": record[:, start : start + self.crop_length]}
+        crop = _random_crop(record, self.crop_length) if self.random_crop else record[:, : self.crop_length]
+        sample = {"input_values": crop}
         if self.labels is not None:
             sample["labels"] = self.labels[index]
         return sample
@@ -183,14 +203,22 @@ def read_wfdb(record: str | Path) -> tuple[np.ndarray, float, list[str]]:
     return data.p_signal.T.astype(np.float64), float(data.fs), list(data.sig_name)
 
 
+def _wfdb_size(record: Path) -> tuple[int, float]:
+    """(samples, rate) of a WFDB record from its header alone."""
+    import wfdb
+
+    header = wfdb.rdheader(str(record))
+    return header.sig_len, float(header.fs)
+
+
+def _processed(processor: EcgJepaProcessor, read: Callable, key) -> torch.Tensor:
+    """One record read by `read(key)` → (signal, rate, names), processed."""
+    return processor.process(*read(key))
+
+
 def _fit_on(raw: Sequence[tuple[np.ndarray, float, list[str]]], config: EcgConfigBase) -> EcgJepaProcessor:
-    processor = EcgJepaProcessor.from_config(config)
-    prepared = [processor.prepare(s, fs, names)[0] for s, fs, names in raw]
-    stacked = np.concatenate(prepared, axis=1)
-    fitted = EcgJepaProcessor.from_config(config, lead_mean=stacked.mean(1), lead_std=np.maximum(stacked.std(1), 1e-6),
-                                          clip_value=None)  # fmt: skip
-    fitted.clip_value = None
-    return fitted.fit_clip(stacked)
+    """A processor fitted on (signal, rate, names) records (read in passes, never joined), std floored at 1e-6."""
+    return EcgJepaProcessor.from_config(config).fit_records(raw, min_std=1e-6)
 
 
 # -- PTB-XL ---------------------------------------------------------------------------------------------------------
@@ -238,12 +266,14 @@ def ptbxl_dataset(
     database = database[database["labels"].map(len) > 0]
     if processor is None:
         train = database[database["strat_fold"].isin(PTBXL_FOLDS["train"])]
-        raw = [read_wfdb(root / f) for f in train["filename_hr"].iloc[:max_fit_records]]
-        if not raw:
+        files = [root / f for f in train["filename_hr"].iloc[:max_fit_records]]
+        if not files:
             raise ValueError(f"{root} has no labelled training records (folds 1–8) to fit the normalisation on")
-        processor = _fit_on(raw, config)
+        processor = _fit_on(OnDemand(read_wfdb, files), config)
     rows = database[database["strat_fold"].isin(PTBXL_FOLDS[split])]
-    records = [processor.process(*read_wfdb(root / f)) for f in rows["filename_hr"]]
+    files = [root / f for f in rows["filename_hr"]]
+    lengths = [processor.output_length(*_wfdb_size(f)) for f in files]
+    records = OnDemand(functools.partial(_processed, processor, read_wfdb), files, lengths)
     targets = torch.zeros(len(rows), len(classes))
     for i, record_labels in enumerate(rows["labels"]):
         targets[i, [classes.index(label) for label in record_labels]] = 1.0
@@ -253,6 +283,34 @@ def ptbxl_dataset(
 
 
 # -- NumPy arrays ---------------------------------------------------------------------------------------------------
+def _npz_member(path: Path, name: str, stored) -> np.ndarray:
+    """An array of an .npz, memory-mapped when it is stored uncompressed (`np.savez`), else read whole
+    (`np.savez_compressed` compresses it: it is then in memory by nature)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return stored[name]
+    with open(path, "rb") as file:
+        file.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", file.read(4))
+        file.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(file)
+        if version not in ((1, 0), (2, 0)):
+            return stored[name]
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(file)
+        offset = file.tell()
+    if dtype.hasobject:
+        return stored[name]
+    return np.memmap(path, dtype, "r", offset, shape, "F" if fortran else "C")
+
+
+def _array_record(signals: np.ndarray, rate: float, names, row: int) -> tuple[np.ndarray, float, list[str] | None]:
+    return np.asarray(signals[row]), rate, names
+
+
 def numpy_dataset(
     path: Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
 ) -> EcgRecords:
@@ -260,7 +318,9 @@ def numpy_dataset(
     `label_names` and `split` (N strings). Without `split`, a fixed 80/20 split by record index is used; "all" is
     every record. Without `processor`, the statistics are fitted on up to 500 training records."""
     with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
+        arrays = {key: stored[key] for key in stored.files if key != "signals"}
+        if "signals" in stored.files:
+            arrays["signals"] = _npz_member(path, "signals", stored)
     if "signals" not in arrays or "sampling_rate" not in arrays:
         raise EcgSignalError(f"{path} must hold 'signals' (N, leads, samples) and 'sampling_rate' (Hz); found "
                              f"{sorted(arrays)}")  # fmt: skip
@@ -278,9 +338,12 @@ def numpy_dataset(
     if split == "all":
         chosen = np.ones(len(signals), dtype=bool)
     if processor is None:
-        fit_signals = signals[train_mask][:500] if train_mask.any() else signals[:500]
-        processor = _fit_on([(s, fs, names) for s in fit_signals], config)
-    records = [processor.process(s, fs, names) for s in signals[chosen]]
+        fit_rows = np.flatnonzero(train_mask)[:500] if train_mask.any() else np.arange(min(500, len(signals)))
+        processor = _fit_on(OnDemand(functools.partial(_array_record, signals, fs, names), fit_rows), config)
+    rows = np.flatnonzero(chosen)
+    length = processor.output_length(signals.shape[2], fs)
+    read = functools.partial(_array_record, signals, fs, names)
+    records = OnDemand(functools.partial(_processed, processor, read), rows, [length] * len(rows))
     labels = torch.from_numpy(arrays["labels"][chosen]).float() if "labels" in arrays else None
     label_names = arrays["label_names"].tolist() if "label_names" in arrays else []
     ids = [str(i) for i in np.flatnonzero(chosen)]
@@ -527,13 +590,28 @@ def _split_of(record_id: str, labelled: bool, by_folder: bool) -> str | None:
     return None
 
 
+class RecordInfo:
+    """What the pre-check keeps of a record (not its samples): rate, lead names, labels, length, problem."""
+
+    def __init__(self, record: RawRecord, problem: str | None):
+        self.rate, self.names, self.labels = record.rate, record.names, record.labels
+        self.num_samples, self.problem = record.signal.shape[1], problem
+
+
+def _resolved(config: EcgConfigBase, file: Path) -> tuple[np.ndarray, float, list[str]]:
+    record = resolve(read_record(file), config)
+    return record.signal, record.rate, record.names
+
+
 def files_dataset(
     path: Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
 ) -> EcgRecords:
     """WFDB records, CSV tables and .npy arrays under `path` (or one such file), one record each, read and checked
-    once (`jepa_core.data_checks.read_files`: every unusable file listed together, `--set on_bad_file=skip`).
-    Without `processor` (the train split of `jepa pretrain`) the leads are chosen from the files (`choose_leads`)
-    and the normalisation is fitted on the training records."""
+    once (`jepa_core.data_checks.read_files`: every unusable file listed together, `--set on_bad_file=skip`); the
+    pre-check keeps only each record's rate, lead names, labels and length, and the data set reads a record again
+    when it is used, so memory does not grow with the number of files. Without `processor` (the train split of
+    `jepa pretrain`) the leads are chosen from the files (`choose_leads`) and the normalisation is fitted on the
+    training records, read in passes (`EcgJepaProcessor.fit_records`)."""
     from jepa_core.data_checks import read_files
 
     root = path if path.is_dir() else path.parent
@@ -543,10 +621,11 @@ def files_dataset(
     pretraining = split == "train" and processor is None
     min_length = config.signal_length if pretraining else config.eval_crop_length
 
-    def read(file: Path) -> RawRecord:
-        return resolve(read_record(file), config)
+    def read(file: Path) -> RecordInfo:
+        record = resolve(read_record(file), config)
+        return RecordInfo(record, _problem(record, config, min_length))
 
-    checked = read_files(files, read, lambda r: _problem(r, config, min_length), config.on_bad_file)
+    checked = read_files(files, read, lambda info: info.problem, config.on_bad_file)
     ids = [str(f.relative_to(root).with_suffix("")) for f, _ in checked]
     table = _labels_table(root)
     labels = {i: (table or {}).get(i, r.labels) for i, (_, r) in zip(ids, checked, strict=True)}
@@ -558,17 +637,19 @@ def files_dataset(
                                  f"{unlabelled[:3]}); add them, or move them out of the folder")  # fmt: skip
     by_folder = all(Path(i).parts[0] in SPLIT_FOLDERS for i in ids) and len(Path(ids[0]).parts) > 1
     splits = [_split_of(i, labelled, by_folder) for i in ids]
+    read_again = functools.partial(_resolved, config)
     if processor is None:
-        train = [r for (_, r), s in zip(checked, splits, strict=True) if s in ("train", None)]
+        train = [(f, r) for (f, r), s in zip(checked, splits, strict=True) if s in ("train", None)]
         if not train:
             raise EcgSignalError(f"no training records under {path} (a 'train' folder, or unlabelled records)")
-        leads = choose_leads(config, [r.names for r in train])
+        leads = choose_leads(config, [r.names for _, r in train])
         processor = EcgJepaProcessor(config.sampling_rate, leads, min_samples=config.patch_size)
-        processor.fit_records([(r.signal, r.rate, r.names) for r in train])
+        processor.fit_records(OnDemand(read_again, [f for f, _ in train]))
     keep = [k for k, s in enumerate(splits) if split == "all" or s in (split, None)]
     if not keep:
         raise EcgSignalError(f"no '{split}' records under {path}")
-    records = [processor.process(checked[k][1].signal, checked[k][1].rate, checked[k][1].names) for k in keep]
+    lengths = [processor.output_length(checked[k][1].num_samples, checked[k][1].rate) for k in keep]
+    records = OnDemand(functools.partial(_processed, processor, read_again), [checked[k][0] for k in keep], lengths)
     classes = sorted({label for values in labels.values() for label in values}) if labelled else []
     targets = None
     if labelled:
@@ -584,9 +665,12 @@ def files_dataset(
 def load_dataset(
     path: str | Path, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
 ) -> EcgRecords:
-    """A user's data: a PTB-XL folder, an .npz of arrays, or WFDB / CSV / .npy records (a folder of them, or one
-    file); `split` "train", "test", "all" or "val". Without `processor`, the leads and the normalisation come from
-    the training records."""
+    """A user's data: a PTB-XL folder, an .npz of arrays, WFDB / CSV / .npy records (a folder of them, or one
+    file), or shards (Parquet / Arrow / tar, see `shards_dataset`); `split` "train", "test", "all" or "val".
+    Without `processor`, the leads and the normalisation come from the training records."""
+    shards = find_shards(path, split)
+    if shards is not None:
+        return shards_dataset(shards, split, config, processor)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
@@ -597,3 +681,137 @@ def load_dataset(
     if path.is_dir() or path.suffix in RECORD_SUFFIXES:
         return files_dataset(path, split, config, processor)
     raise ValueError(f"{path}: expected a PTB-XL folder, WFDB / CSV / .npy records (a folder or one file) or an .npz")
+
+
+# -- shards (Parquet / Arrow / WebDataset tar): streamed by `jepa pretrain`, read map-style otherwise -----------------
+SHARD_COLUMNS = (
+    Column("signal", ("signal", "ecg", "npy")),
+    Column("sampling_rate", ("sampling_rate", "fs"), required=False),
+    Column("lead_names", ("lead_names", "leads"), required=False),
+    Column("labels", ("labels", "label"), required=False),
+    Column("meta", ("json",), required=False),
+)
+
+
+def shard_record(record: dict, config: EcgConfigBase) -> RawRecord:
+    """A shard record → a resolved `RawRecord`: `signal` (leads, samples) (a list of lists, or an array; a single
+    lead may be flat), its `sampling_rate` and `lead_names` from their columns (tar shards: a `.json` file with
+    those keys), else `input_sampling_rate` / `input_lead_names`; `labels` a class name, names separated by `;`, or
+    a list of names. Raises `EcgSignalError` (a ValueError) for a record that cannot be used."""
+    meta = record.get("meta") or {}
+    signal = np.asarray(record["signal"], dtype=np.float64)
+    if signal.ndim == 1:
+        signal = signal[None]
+    if signal.ndim != 2 or signal.size == 0:
+        raise EcgSignalError(f"its signal has shape {signal.shape}; a record is (leads, samples)")
+    if signal.shape[0] > 12 and signal.shape[1] <= 12:
+        signal = signal.T  # (samples, leads)
+    rate = record.get("sampling_rate", meta.get("sampling_rate"))
+    names = record.get("lead_names", meta.get("lead_names"))
+    labels = record.get("labels", meta.get("labels"))
+    labels = [v.strip() for v in labels.split(";") if v.strip()] if isinstance(labels, str) else list(labels or [])
+    raw = RawRecord(signal, None if rate is None else float(rate), None if names is None else list(names), labels)
+    return resolve(raw, config)
+
+
+def _checked_record(record: dict, config: EcgConfigBase, min_length: int) -> RawRecord:
+    raw = shard_record(record, config)
+    problem = _problem(raw, config, min_length)
+    if problem:
+        raise EcgSignalError(problem)
+    return raw
+
+
+def stream_format(config: EcgConfigBase) -> StreamFormat:
+    """`jepa pretrain ecg-jepa --data SHARDS`: each record (see `shard_record`) → ceil(samples / signal_length)
+    random `signal_length` crops of the processed record, as `EcgRecords` gives for pretraining. The leads and the
+    normalisation are those of the first `FIT_RECORDS` (256) usable records in file order (`choose_leads`,
+    `EcgJepaProcessor.fit_records`); a record without one of those leads is a bad record."""
+
+    def processor(records: list[dict]) -> EcgJepaProcessor:
+        usable, first_problem = [], None
+        for record in records:
+            try:
+                usable.append(_checked_record(record, config, config.signal_length))
+            except ValueError as error:  # left out of the statistics; the stream reports it
+                first_problem = first_problem or f"{record.get('__name__')}: {error}"
+        if not usable:
+            raise EcgSignalError(f"none of the first {len(records)} records can be used ({first_problem})")
+        fitted = EcgJepaProcessor(
+            config.sampling_rate, choose_leads(config, [r.names for r in usable]), min_samples=config.patch_size
+        )
+        return fitted.fit_records([(r.signal, r.rate, r.names) for r in usable])
+
+    def samples(record: dict, processor: EcgJepaProcessor) -> list[dict]:
+        raw = _checked_record(record, config, config.signal_length)
+        processed = processor.process(raw.signal, raw.rate, raw.names)
+        crop = config.signal_length
+        return [{"input_values": _random_crop(processed, crop)} for _ in range(math.ceil(processed.shape[-1] / crop))]
+
+    return StreamFormat(SHARD_COLUMNS, samples, processor, FIT_RECORDS)
+
+
+def _random_crop(record: torch.Tensor, length: int) -> torch.Tensor:
+    """A `length`-sample crop of a (leads, samples) record at a uniform random start (torch's global RNG)."""
+    start = 0
+    if record.shape[-1] > length:
+        start = int(torch.randint(record.shape[-1] - length + 1, (1,)))
+    return record[:, start : start + length]
+
+
+def _shard_row(table, config: EcgConfigBase, index: int) -> tuple[np.ndarray, float, list[str]]:
+    raw = shard_record(table[index], config)
+    return raw.signal, raw.rate, raw.names
+
+
+def shards_dataset(
+    shards: Shards, split: str, config: EcgConfigBase, processor: EcgJepaProcessor | None = None
+) -> EcgRecords:
+    """Shards read map-style (`jepa_core.streams.shard_table`: memory-mapped Arrow), for `evaluate`, `score` and
+    `embed`: every record pre-checked (its rate, leads, labels and length kept), read again when used. Splits:
+    `train/` and `test/` subfolders (or shard files named after them), else labelled records are split 80/20 by
+    id as folders of files are, unlabelled ones are in every split. Ids: `shard/key` (tar) or the row number."""
+    from jepa_core.data_checks import read_files
+
+    table = shard_table(shards, SHARD_COLUMNS, config.on_bad_file)
+    if "__key__" in table.column_names:
+        ids = [f"{Path(url).name}/{key}" for url, key in zip(table["__url__"], table["__key__"], strict=True)]
+    else:
+        ids = [str(i) for i in range(len(table))]
+    pretraining = split == "train" and processor is None
+    min_length = config.signal_length if pretraining else config.eval_crop_length
+
+    where = {
+        str(Path(f"{shards.source} [{name}]")): index for index, name in enumerate(ids)
+    }  # as the pre-check names them
+
+    def read(name: Path) -> tuple[int, RecordInfo]:
+        record = shard_record(table[where[str(name)]], config)
+        return where[str(name)], RecordInfo(record, _problem(record, config, min_length))
+
+    checked = [found for _, found in read_files(where, read, lambda found: found[1].problem, config.on_bad_file)]
+    labelled = any(info.labels for _, info in checked)
+    splits = [None if shards.by_split else _split_of(ids[k], labelled, False) for k, _ in checked]
+    if processor is None:
+        train = [(k, info) for (k, info), s in zip(checked, splits, strict=True) if s in ("train", None)]
+        if not train:
+            raise EcgSignalError(f"no training records in {shards.source}")
+        processor = EcgJepaProcessor(config.sampling_rate, choose_leads(config, [i.names for _, i in train]),
+                                     min_samples=config.patch_size)  # fmt: skip
+        processor.fit_records(OnDemand(functools.partial(_shard_row, table, config), [k for k, _ in train]))
+    keep = [(k, info) for (k, info), s in zip(checked, splits, strict=True) if split == "all" or s in (split, None)]
+    if not keep:
+        raise EcgSignalError(f"no '{split}' records in {shards.source}")
+    lengths = [processor.output_length(info.num_samples, info.rate) for _, info in keep]
+    read_again = functools.partial(_shard_row, table, config)
+    records = OnDemand(functools.partial(_processed, processor, read_again), [k for k, _ in keep], lengths)
+    classes = sorted({label for _, info in checked for label in info.labels}) if labelled else []
+    targets = None
+    if labelled:
+        targets = torch.zeros(len(keep), len(classes))
+        for row, (_, info) in enumerate(keep):
+            targets[row, [classes.index(label) for label in info.labels]] = 1.0
+    return EcgRecords(
+        records, config.signal_length if pretraining else config.eval_crop_length, targets, classes,
+        random_crop=split == "train", processor=processor, ids=[ids[k] for k, _ in keep], patch_size=config.patch_size,
+    )  # fmt: skip

@@ -5,7 +5,7 @@ from jepa_core.domain import Domain
 from jepa_core.overrides import ConfigFieldError
 
 from .configuration_ecg_jepa import STANDARD_LEADS, EcgConfigBase, EcgJepaConfig, EcgJepaPerLeadConfig
-from .data import load_dataset, simulated_dataset
+from .data import load_dataset, simulated_dataset, stream_format
 from .evaluation import embed, extra_metrics
 from .masking_ecg_jepa import EcgMaskCollator
 from .modeling_ecg_jepa import EcgJepaForPreTraining, EcgJepaModel
@@ -14,8 +14,9 @@ from .processor_ecg_jepa import EcgJepaProcessor
 
 def adapt_config(config: EcgConfigBase, dataset) -> EcgConfigBase:
     """The config to build for the training data: its leads (`num_leads`, `lead_names`) are those the training
-    files give (`data.choose_leads`), as the fitted processor holds them."""
-    leads = getattr(dataset, "lead_names", None)
+    files give (`data.choose_leads`), as the fitted processor holds them (a stream of shards has only that)."""
+    processor = getattr(dataset, "processor", None)
+    leads = None if processor is None else processor.lead_names
     if leads is None or list(leads) == list(config.lead_names):
         return config
     values = {**config.to_dict(), "num_leads": len(leads), "lead_names": list(leads)}
@@ -53,6 +54,7 @@ DOMAIN = Domain(
     processor_class=EcgJepaProcessor,
     default_dataset=simulated_dataset,
     load_dataset=load_dataset,
+    stream_format=stream_format,
     collator=collator,
     embed=embed,
     extra_metrics=extra_metrics,

@@ -16,7 +16,7 @@ peaks (the top 0.1 % of samples are R peaks) stay, and only artefacts twice as l
 `preprocessor_config.json`, and `AutoProcessor` / `AutoFeatureExtractor` load it (after `import ecg_jepa`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -147,7 +147,7 @@ class EcgJepaProcessor(FeatureExtractionMixin):
 
         signal = self._check(signal, sampling_rate)
         signal = signal[self._lead_order(lead_names, signal.shape[0])]
-        target_length = int(round(signal.shape[1] * self.sampling_rate / float(sampling_rate)))
+        target_length = self.output_length(signal.shape[1], sampling_rate)
         if target_length < self.min_samples:
             raise EcgSignalError(
                 f"the record has {signal.shape[1]} samples at {sampling_rate} Hz = {target_length} at "
@@ -182,28 +182,49 @@ class EcgJepaProcessor(FeatureExtractionMixin):
         """Set per-lead mean and std from training records (all sharing `sampling_rate` and `lead_names`)."""
         return self.fit_records([(s, sampling_rate, lead_names) for s in signals])
 
-    def fit_records(self, records: Sequence[tuple]) -> "EcgJepaProcessor":
-        """`fit` on (signal, sampling_rate, lead_names) triples, each record with its own rate and lead names."""
-        prepared = [self.prepare(*record)[0] for record in records]
-        if not prepared:
-            raise ValueError("fit needs at least one record")
-        stacked = np.concatenate(prepared, axis=1)
-        std = stacked.std(axis=1)
+    def fit_records(self, records: Iterable[tuple], min_std: float | None = None) -> "EcgJepaProcessor":
+        """`fit` on (signal, sampling_rate, lead_names) triples, each record with its own rate and lead names.
+
+        `records` is read in a few passes and never joined (a list, or a sequence that reads its records from files
+        on demand), so memory does not grow with their number: the per-lead mean and std in one pass (numpy's on
+        the joined records up to rounding), the clip bound exactly in two or three more. `min_std`: a floor for
+        the std instead of an error for a lead that is constant over all records.
+        """
+        from jepa_core.running_stats import moments
+
+        def prepared() -> Iterator[np.ndarray]:
+            return (self.prepare(*record)[0] for record in records)
+
+        try:
+            stats = moments(prepared)
+        except ValueError:
+            raise ValueError("fit needs at least one record") from None
+        std = stats.std if min_std is None else np.maximum(stats.std, min_std)
         if (std == 0).any():
             flat = [self.lead_names[i] for i in np.flatnonzero(std == 0)]
             raise EcgSignalError(f"lead(s) {flat} are constant over all training records; cannot standardise them")
-        self.lead_mean, self.lead_std = stacked.mean(axis=1).tolist(), std.tolist()
-        self.fit_clip(stacked)
+        self.lead_mean, self.lead_std = stats.mean.tolist(), std.tolist()
+        if self.clip_value is None:
+            self._fit_clip(prepared, stats)
         return self
 
-    def fit_clip(self, stacked: np.ndarray) -> "EcgJepaProcessor":
-        """Set `clip_value` from prepared training samples (leads, samples) when it is not fixed: `clip_margin` ×
-        the largest per-lead 99.9th percentile of |z|, at least `MIN_CLIP` (the paper's 5)."""
-        if self.clip_value is None:
-            mean, std = np.asarray(self.lead_mean)[:, None], np.asarray(self.lead_std)[:, None]
-            top = np.quantile(np.abs((stacked - mean) / std), CLIP_QUANTILE, axis=1).max()
-            self.clip_value = float(max(MIN_CLIP, self.clip_margin * top))
-        return self
+    def _fit_clip(self, prepared: Callable[[], Iterator[np.ndarray]], stats) -> None:
+        """`clip_value`: `clip_margin` × the largest per-lead 99.9th percentile of |z| of the prepared training
+        samples, at least `MIN_CLIP` (the paper's 5)."""
+        from jepa_core.running_stats import quantiles
+
+        mean, std = np.asarray(self.lead_mean)[:, None], np.asarray(self.lead_std)[:, None]
+
+        def magnitudes() -> Iterator[np.ndarray]:
+            return (np.abs((p - mean) / std) for p in prepared())
+
+        bound = np.maximum(np.abs((stats.high[:, None] - mean) / std), np.abs((stats.low[:, None] - mean) / std))
+        top = quantiles(magnitudes, CLIP_QUANTILE, count=stats.count, low=np.zeros(len(std)), high=bound[:, 0]).max()
+        self.clip_value = float(max(MIN_CLIP, self.clip_margin * top))
+
+    def output_length(self, num_samples: int, sampling_rate: float) -> int:
+        """Samples of a record of `num_samples` at `sampling_rate` Hz once resampled to the processor's rate."""
+        return int(round(num_samples * self.sampling_rate / float(sampling_rate)))
 
     def normalize(self, prepared: np.ndarray, bad_leads: Sequence[int] = ()) -> torch.Tensor:
         if self.lead_mean is None or self.lead_std is None:

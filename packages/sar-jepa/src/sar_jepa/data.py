@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from jepa_core.evaluation import Embedded, linear_probe, pool_tokens
 from jepa_core.overrides import ConfigFieldError
+from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from .configuration_sar_jepa import SarJepaConfig
@@ -37,13 +39,50 @@ GEOTIFF_SUFFIXES = (".tif", ".tiff")
 logger = logging.getLogger(__name__)
 
 
+class GeoTiffChips(Sequence):
+    """Chips of GeoTIFFs read and prepared when used: item i is `processor.prepare` of the chip `refs[i]` (a file
+    and a window of it, or None for the whole file); `rasters()` gives them as read, unprepared. Nothing is kept,
+    so memory does not grow with the number of files."""
+
+    def __init__(self, refs: list[tuple[Path, Window | None]], processor: SarJepaProcessor):
+        self.refs, self.processor = refs, processor
+
+    def raster(self, index: int) -> SarRaster:
+        path, window = self.refs[index]
+        return self.processor.read(path, window)
+
+    def rasters(self) -> Sequence[SarRaster]:
+        """The chips as read (not prepared), each read again when it is used."""
+        return _Rasters(self)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.processor.prepare(self.raster(index))
+
+
+class _Rasters(Sequence):
+    def __init__(self, chips: GeoTiffChips):
+        self.chips = chips
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> SarRaster:
+        return self.chips.raster(index)
+
+
 class SarChipDataset(Dataset):
     """Prepared chips `{"pixel_values": (C, S, S)[, "labels"]}`; `augment` applies the paper's train transform
-    (to samples only: `pixel_values`, which evaluation reads, stay as prepared). `processor` prepared them."""
+    (to samples only: `pixel_values`, which evaluation reads, stay as prepared). `processor` prepared them.
+
+    The chips are a tensor (the embedded data) or `GeoTiffChips` read from a user's files when used; then
+    `pixel_values` reads them all (evaluation), `chips(indices)` and `batches(size)` only what they give."""
 
     def __init__(
         self,
-        pixel_values: torch.Tensor,
+        pixel_values: torch.Tensor | GeoTiffChips,
         labels: torch.Tensor | None,
         config: SarJepaConfig,
         augment: bool = False,
@@ -54,17 +93,33 @@ class SarChipDataset(Dataset):
     ):
         if labels is not None and len(labels) != len(pixel_values):
             raise ValueError(f"{len(pixel_values)} chips but {len(labels)} labels")
-        self.pixel_values, self.labels, self.config = pixel_values, labels, config
+        self._chips, self.labels, self.config = pixel_values, labels, config
         self.augment, self.class_names = augment, class_names or None
         self.ids = ids if ids is not None else [str(i) for i in range(len(pixel_values))]
         self.processor = processor
         self.skipped_files = skipped_files  # bad files the pre-check left out (`--set on_bad_file=skip`)
 
+    @property
+    def pixel_values(self) -> torch.Tensor:
+        """Every prepared chip (N, C, S, S)."""
+        return self._chips if isinstance(self._chips, torch.Tensor) else self.chips(range(len(self)))
+
+    def chips(self, indices) -> torch.Tensor:
+        """The prepared chips at `indices`, stacked."""
+        if isinstance(self._chips, torch.Tensor):
+            return self._chips[torch.as_tensor(indices, dtype=torch.long)]
+        return torch.stack([self._chips[int(i)] for i in indices])
+
+    def batches(self, size: int) -> Iterator[torch.Tensor]:
+        """The prepared chips in order, `size` at a time."""
+        for start in range(0, len(self), size):
+            yield self.chips(range(start, min(start + size, len(self))))
+
     def __len__(self) -> int:
-        return len(self.pixel_values)
+        return len(self._chips)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        x = self.pixel_values[index]
+        x = self._chips[index]
         sample = {"pixel_values": augment_chip(x, self.config) if self.augment else x}
         if self.labels is not None:
             sample["labels"] = self.labels[index]
@@ -255,7 +310,8 @@ def load_dataset(
     Without a processor: the one saved in `path` (`preprocessor_config.json`) if any, else the config's, whose
     `clip_value` is then fitted on the training split's chips (the data set carries it as `processor`).
     Every GeoTIFF is pre-checked first; with `--set on_bad_file=skip` the bad ones are left out and listed in the
-    data set's `skipped_files`.
+    data set's `skipped_files`. The data set keeps where each chip is (file, window), not its pixels, and reads it
+    when it is used; the clip value is the exact percentile over the training chips, read in passes.
     """
     _check_split(split)
     root = Path(path)
@@ -270,11 +326,11 @@ def load_dataset(
             kind, in_db = input_kind_of(sorted(usable), config.input_kind)
             processor = SarJepaProcessor.from_config(config, input_kind=kind, input_db=in_db)
         if processor.clip_value is None:
-            processor.fit(_read_split(root, "train", config, processor, usable)[0])
-    rasters, labels, ids, names = _read_split(root, split, config, processor, usable)
-    pixels = _prepare(rasters, processor)
+            processor.fit(GeoTiffChips(_read_split(root, "train", config, processor, usable)[0], processor).rasters())
+    refs, labels, ids, names = _read_split(root, split, config, processor, usable)
     skipped = tuple(str(p) for p in _all_geotiffs(root) if p not in usable)
-    return SarChipDataset(pixels, labels, config, split == "train", names, ids, processor, skipped)
+    chips = GeoTiffChips(refs, processor)
+    return SarChipDataset(chips, labels, config, split == "train", names, ids, processor, skipped)
 
 
 KIND_WORDS = (
@@ -350,11 +406,11 @@ def _precheck(root: Path, config: SarJepaConfig) -> frozenset[Path]:
     def read(path: Path):
         with rasterio.open(path) as src:
             data = src.read(masked=True)
-            return data.shape, np.ma.getmaskarray(data) | ~np.isfinite(np.ma.getdata(data))
+            return data.shape, bool((np.ma.getmaskarray(data) | ~np.isfinite(np.ma.getdata(data))).all())
 
     def check(value) -> str | None:
-        shape, invalid = value
-        if invalid.all():
+        shape, no_valid_pixel = value
+        if no_valid_pixel:
             return "no valid pixel (all NaN or nodata)"
         height, width, size = *shape[-2:], config.image_size
         if min(height, width) < size // 4:
@@ -368,33 +424,35 @@ def _precheck(root: Path, config: SarJepaConfig) -> frozenset[Path]:
     return frozenset(path for path, _ in read_files(files, read, check, config.on_bad_file))
 
 
-def _chips(path: Path, config: SarJepaConfig, processor: SarJepaProcessor) -> list[SarRaster]:
-    """A file's chips: the whole file when it is at most image_size, else strided image_size² chips (never
-    resized)."""
+def _chips(path: Path, config: SarJepaConfig, processor: SarJepaProcessor) -> list[tuple[Path, Window | None]]:
+    """A file's chips (file, window): the whole file when it is at most image_size, else strided image_size²
+    chips (never resized)."""
     import rasterio
 
     with rasterio.open(path) as src:
         height, width = src.height, src.width
     size = config.image_size
     if height <= size and width <= size:
-        return [processor.read(path)]
+        processor.read(path)  # as before: an unreadable file fails here, not when the chip is used
+        return [(path, None)]
     if min(height, width) < size:
         raise ValueError(f"{path} is {height}×{width} px: longer than image_size {size} on one side only")
-    return processor.chip(path, size, config.chip_stride or size)
+    return [(path, window) for window in processor.chip_windows(path, size, config.chip_stride or size)]
 
 
-def _chip_id(prefix: str, tile: SarRaster, whole: bool) -> str:
-    return prefix if whole else f"{prefix}-r{tile.window[0]}c{tile.window[1]}"
+def _chip_id(prefix: str, chip: tuple[Path, Window | None], whole: bool) -> str:
+    window = chip[1]
+    return prefix if whole else f"{prefix}-r{int(window.row_off)}c{int(window.col_off)}"
 
 
 def _read_split(
     root: Path, split: str, config: SarJepaConfig, processor: SarJepaProcessor, usable: frozenset[Path]
-) -> tuple[list[SarRaster], torch.Tensor | None, list[str], tuple[str, ...]]:
-    """The split's chips as rasters, with labels (None when unlabelled), ids and class names; only the `usable`
+) -> tuple[list[tuple[Path, Window | None]], torch.Tensor | None, list[str], tuple[str, ...]]:
+    """The split's chips as (file, window), with labels (None when unlabelled), ids and class names; only the `usable`
     files (those the pre-check passed) are read, the train/test assignment is by position among all files."""
     if root.is_file():
-        tiles = _chips(root, config, processor) if root in usable else []
-        return tiles, None, [_chip_id(root.stem, t, len(tiles) == 1) for t in tiles], ()
+        found = _chips(root, config, processor) if root in usable else []
+        return found, None, [_chip_id(root.stem, t, len(found) == 1) for t in found], ()
     if (root / "train").is_dir() and (root / "test").is_dir():
         if split == "all":
             found = [_read_split(root / part, "all", config, processor, usable) for part in ("train", "test")]
@@ -408,9 +466,9 @@ def _read_split(
         files = _geotiffs(root)
         if not files:
             raise ValueError(f"{root} holds no .tif files and no class folders")
-        tiles = [(f, t, n) for f in files if f in usable for n in [_chips(f, config, processor)] for t in n]
-        return [t for _, t, _ in tiles], None, [_chip_id(f.stem, t, len(n) == 1) for f, t, n in tiles], ()
-    rasters, labels, ids = [], [], []
+        found = [(f, t, n) for f in files if f in usable for n in [_chips(f, config, processor)] for t in n]
+        return [t for _, t, _ in found], None, [_chip_id(f.stem, t, len(n) == 1) for f, t, n in found], ()
+    chips, labels, ids = [], [], []
     for label, folder in enumerate(classes):
         files = _geotiffs(folder)
         if not files:
@@ -418,13 +476,13 @@ def _read_split(
         if files_of_split is not None:
             files = [f for i, f in enumerate(files) if (i % TEST_EVERY == TEST_EVERY - 1) == (split == "test")]
         for file in (f for f in files if f in usable):
-            tiles = _chips(file, config, processor)
-            rasters += tiles
-            labels += [label] * len(tiles)
-            ids += [_chip_id(f"{folder.name}/{file.stem}", t, len(tiles) == 1) for t in tiles]
-    if not rasters:
+            found = _chips(file, config, processor)
+            chips += found
+            labels += [label] * len(found)
+            ids += [_chip_id(f"{folder.name}/{file.stem}", t, len(found) == 1) for t in found]
+    if not chips:
         raise ValueError(f"the class folders of {root} hold no .tif files for split {split!r}")
-    return rasters, torch.tensor(labels), ids, tuple(folder.name for folder in classes)
+    return chips, torch.tensor(labels), ids, tuple(folder.name for folder in classes)
 
 
 @torch.no_grad()
@@ -437,7 +495,7 @@ def embed_chips(encoder, dataset: SarChipDataset, batch_size: int = 128) -> Embe
     try:
         features = [
             pool_tokens(encoder(x.to(device)).last_hidden_state, "mean", prefix).float().cpu()
-            for x in dataset.pixel_values.split(batch_size)
+            for x in dataset.batches(batch_size)
         ]
     finally:
         encoder.train(was_training)
@@ -472,11 +530,11 @@ def extra_metrics(encoder, train: SarChipDataset, test: SarChipDataset, seeds: i
     """
     if train.labels is None or test.labels is None:
         return {}
-    metrics = {}
+    metrics, test_pixels = {}, test.pixel_values
     for shots in FEW_SHOTS:
         keep = few_shot_indices(train.labels, shots, seed=0)
-        classifier, _ = finetune_classifier(encoder, train.pixel_values[keep], train.labels[keep])
-        metrics[f"finetune_{shots}_shot_accuracy"] = accuracy(classifier, test.pixel_values, test.labels)
+        classifier, _ = finetune_classifier(encoder, train.chips(keep), train.labels[keep])
+        metrics[f"finetune_{shots}_shot_accuracy"] = accuracy(classifier, test_pixels, test.labels)
     (train_x, train_y), (test_x, test_y) = embed(encoder, train), embed(encoder, test)
     for shots in FEW_SHOTS:
         accuracies = []

@@ -8,6 +8,7 @@ Inputs: `SarJepaProcessor` reads GeoTIFFs with rasterio (single/multi-band, inte
 dB), masks nodata, chips scenes into georeferenced tiles and scales amplitude to [0, 1].
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,12 +226,16 @@ class SarJepaProcessor(BaseImageProcessor):
             x = F.interpolate(x[None], size=(self.image_size,) * 2, mode="bilinear", antialias=True)[0].clamp(0, 1)
         return x
 
-    def fit(self, rasters: list[SarRaster]) -> "SarJepaProcessor":
-        """Set `clip_value` to the `clip_percentile` percentile of the valid pixels of `rasters`."""
-        pixels = np.concatenate([r.values[:, r.valid].ravel() for r in rasters])
-        if pixels.size == 0:
-            raise ValueError("fit got no valid pixels")
-        self.clip_value = float(np.percentile(pixels, self.clip_percentile)) or 1.0
+    def fit(self, rasters: Iterable[SarRaster]) -> "SarJepaProcessor":
+        """Set `clip_value` to the `clip_percentile` percentile of the valid pixels of `rasters` (a list, or a
+        sequence that reads them from files on demand: read in passes, never joined; the exact percentile)."""
+        from jepa_core.running_stats import percentiles
+
+        try:
+            clip = percentiles(lambda: (r.values[:, r.valid].ravel() for r in rasters), self.clip_percentile)
+        except ValueError:
+            raise ValueError("fit got no valid pixels") from None
+        self.clip_value = float(clip) or 1.0
         return self
 
     def prepare(self, source: str | Path | SarRaster | np.ndarray) -> torch.Tensor:
@@ -268,6 +273,10 @@ class SarJepaProcessor(BaseImageProcessor):
 
         Tiles with fewer than `min_valid_fraction` valid pixels are skipped.
         """
+        return [self.read(path, window) for window in self.chip_windows(path, size, stride)]
+
+    def chip_windows(self, path: str | Path, size: int | None = None, stride: int | None = None) -> list[Window]:
+        """The windows of `chip`'s tiles (each tile is read once to check its valid share, and not kept)."""
         size = size or self.image_size
         stride = stride or size
         try:
@@ -277,13 +286,13 @@ class SarJepaProcessor(BaseImageProcessor):
             raise ValueError(f"cannot read {path} as a GeoTIFF ({error}); is the file truncated or corrupt?") from error
         if min(height, width) < size:
             raise ValueError(f"{path} is {height}×{width} px, smaller than one {size}×{size} tile; use a smaller size")
-        tiles = []
+        windows = []
         for row in range(0, height - size + 1, stride):
             for col in range(0, width - size + 1, stride):
-                tile = self.read(path, Window(col, row, size, size))
-                if tile.valid.mean() >= self.min_valid_fraction:
-                    tiles.append(tile)
-        return tiles
+                window = Window(col, row, size, size)
+                if self.read(path, window).valid.mean() >= self.min_valid_fraction:
+                    windows.append(window)
+        return windows
 
 
 def write_geotiff(

@@ -6,12 +6,21 @@ the instrument; `mixture.*` is skipped), or multichannel files whose channels ar
 when present. Or a `datasets` data set (in memory, or saved with `save_to_disk`) with one audio column per
 instrument.
 
+A user's songs are read once by the pre-check and then again, by segment, when their chunks are used (`SongFiles`):
+memory does not grow with the number of songs.
+
 Every data set carries the `processor` that turns its audio into log-mels (`StemJepaProcessor.from_config(config)`
 when none is given: the front end's fields are config fields) and `class_names` (the instrument names). Splits:
 "train", "test" and "all" (every song).
 """
 
+import atexit
+import functools
 import io
+import os
+import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +120,9 @@ def default_dataset(split: str, config: StemJepaConfig, processor: StemJepaProce
     return chunks_of([song for name in names for song in default_songs(name, config)], config, processor)
 
 
-def _read(path: Path) -> tuple[np.ndarray, int]:
+def _read(path: Path, start: int = 0, frames: int = -1) -> tuple[np.ndarray, int]:
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True, start=start, frames=frames)
     except Exception as error:
         raise ValueError(f"cannot read the audio file {path}: {error}; convert it to wav or flac") from error
     return audio.T, rate
@@ -170,10 +179,13 @@ def _song_from_stems(song: str, stems: dict[str, tuple[np.ndarray, int]], config
     return AudioSong(Path(song).name, audio, instruments)
 
 
-def _song_from_stem_files(folder: Path, config: StemJepaConfig) -> AudioSong:
+def _stem_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
-    stems = {p.name: _read(p) for p in files if p.stem.lower() not in SKIPPED_STEMS}
-    return _song_from_stems(str(folder), stems, config)
+    return [p for p in files if p.stem.lower() not in SKIPPED_STEMS]
+
+
+def _song_from_stem_files(folder: Path, config: StemJepaConfig) -> AudioSong:
+    return _song_from_stems(str(folder), {p.name: _read(p) for p in _stem_files(folder)}, config)
 
 
 def _song_from_multichannel(path: Path, config: StemJepaConfig) -> AudioSong:
@@ -219,21 +231,73 @@ def infer_instruments(config: StemJepaConfig, names: list[str]) -> StemJepaConfi
     return type(config)(**{k: v for k, v in values.items() if k in config_fields(type(config))})
 
 
-def _read_song(entry: Path, config: StemJepaConfig) -> tuple[AudioSong | None, str | None]:
+@dataclass
+class SongFiles:
+    """A song of a user's data, read when used (nothing is kept): `num_samples`, `instruments`, `segment` and
+    `stems` as `AudioSong`'s. The stems are read by segment from `files` (one audio file per stem, mixed to mono,
+    or one multichannel file, a channel a stem) when those are WAV / FLAC / AIFF at the model's rate; any other
+    song (another rate, a lossy format, a `datasets` row) was decoded once by the pre-check into `scratch`, a
+    float32 .npy at the model's rate in a temporary folder (removed when the process exits)."""
+
+    name: str
+    instruments: list[int]
+    num_samples: int
+    files: list[Path]
+    multichannel: bool = False
+    scratch: Path | None = None
+    key: int = -1
+
+    def segment(self, start: int, length: int) -> np.ndarray:
+        if self.scratch is not None:
+            return np.asarray(np.load(self.scratch, mmap_mode="r")[:, start : start + length])
+        frames = max(0, min(length, self.num_samples - start))
+        if self.multichannel:
+            return _read(self.files[0], start, frames)[0]
+        return np.stack([_read(f, start, frames)[0].mean(axis=0) for f in self.files]).astype(np.float32)
+
+    @property
+    def stems(self) -> np.ndarray:
+        return self.segment(0, self.num_samples)
+
+
+EXACT_SEEK_SUFFIXES = (".wav", ".flac", ".aiff", ".aif")  # formats whose segments read exactly as the whole file's
+
+
+@functools.cache
+def _scratch_folder() -> Path:
+    folder, owner = Path(tempfile.mkdtemp(prefix="jepa-stems-")), os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
+def _on_demand(song: AudioSong, files: list[Path], multichannel: bool, config: StemJepaConfig) -> SongFiles:
+    """`song` (read by the pre-check) as a `SongFiles` that reads its files again, or its scratch copy."""
+    by_segment = bool(files) and all(
+        f.suffix.lower() in EXACT_SEEK_SUFFIXES and soundfile.info(str(f)).samplerate == config.sample_rate
+        for f in files
+    )
+    scratch = None
+    if not by_segment:
+        scratch = _scratch_folder() / f"{uuid.uuid4().hex}.npy"
+        np.save(scratch, np.asarray(song.stems, dtype=np.float32))
+    return SongFiles(song.name, song.instruments, song.num_samples, files, multichannel, scratch, song.key)
+
+
+def _read_song(entry: Path, config: StemJepaConfig) -> tuple[SongFiles | None, str | None]:
     try:
         if entry.is_dir():
-            return _song_from_stem_files(entry, config), None
-        return _song_from_multichannel(entry, config), None
+            return _on_demand(_song_from_stem_files(entry, config), _stem_files(entry), False, config), None
+        return _on_demand(_song_from_multichannel(entry, config), [entry], True, config), None
     except ConfigFieldError:
         raise
     except ValueError as error:
         return None, str(error).removeprefix(f"song {entry}: ")
 
 
-def load_songs(path: str | Path, config: StemJepaConfig) -> list[AudioSong]:
+def load_songs(path: str | Path, config: StemJepaConfig) -> list[SongFiles]:
     """Songs of a folder: subfolders of stem files and/or multichannel audio files (see the module docstring),
     read through the pre-check: every unreadable song, truncated stem, or song with fewer than 2 stems is listed at
-    once (`on_bad_file="skip"` leaves them out)."""
+    once (`on_bad_file="skip"` leaves them out). The songs are read again when used (`SongFiles`)."""
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder of songs (one subfolder of stem files per song)")
@@ -256,11 +320,12 @@ def _cell_audio(value, rate: int) -> tuple[np.ndarray, int]:
     return np.asarray(value, dtype=np.float32), rate
 
 
-def songs_from_dataset(table, config: StemJepaConfig) -> list[AudioSong]:
+def songs_from_dataset(table, config: StemJepaConfig) -> list[SongFiles]:
     """Songs of a `datasets.Dataset`, one row per song: one column per instrument, named as in
     `config.instrument_names` (other columns, e.g. `mixture`, are ignored), holding an `Audio` value or an array
     of samples (at the rate of a `sampling_rate` column, else the config's); an optional `name` column. A missing
-    stem is None. The same checks as for folders apply to each row."""
+    stem is None. The same checks as for folders apply to each row; each song is kept as a scratch file
+    (`SongFiles`), one row in memory at a time."""
     from datasets import Audio
 
     columns = [c for c in table.column_names if c.lower() in config.instrument_names]
@@ -279,13 +344,14 @@ def songs_from_dataset(table, config: StemJepaConfig) -> list[AudioSong]:
     for index, row in enumerate(table):
         rate = int(row.get("sampling_rate") or config.sample_rate)
         stems = {c: _cell_audio(row[c], rate) for c in columns if row[c] is not None}
-        songs.append(_song_from_stems(str(row.get("name", f"row {index}")), stems, config))
+        song = _song_from_stems(str(row.get("name", f"row {index}")), stems, config)
+        songs.append(_on_demand(song, [], False, config))
     if not songs:
         raise ValueError("the data set has no rows")
     return songs
 
 
-def load_split_songs(path: str | Path, split: str, config: StemJepaConfig) -> list[AudioSong]:
+def load_split_songs(path: str | Path, split: str, config: StemJepaConfig) -> list[SongFiles]:
     """A `datasets.save_to_disk` folder (its `split` when it holds several; "all": every split), else
     `path/<split>` when it exists (MUSDB layout; "all": `train/` and `test/`), else `path` itself."""
     check_split(split)

@@ -11,11 +11,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 from jepa_core.data_checks import BadFilesError, read_files
+from jepa_core.streams import EVERY_COLUMN, Column, Shards, StreamFormat, find_shards, shard_table
 from sklearn import datasets as sklearn_datasets
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from .configuration_tjepa import TabularJepaConfig
+from .masking_tjepa import MODEL_INPUTS
 from .processor_tjepa import TabularJepaProcessor, find_target, read_table
 
 SKLEARN_TABLES = {
@@ -26,6 +28,8 @@ SKLEARN_TABLES = {
 DEFAULT_TABLE = "breast_cancer"
 SPLITS = ("train", "test", "all")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+TABLE_COLUMNS = (Column(EVERY_COLUMN, (), required=False),)  # shards of a table: every column
+FIT_ROWS = 10_000  # rows of a streamed table the processor is fitted on
 PROCESSOR_FIELDS = ("target_column", "id_columns", "categorical_columns", "task", "missing_values",
                     "unknown_categories", "scaling")  # fmt: skip
 
@@ -98,8 +102,9 @@ def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
     """(train, test) tables from `path`.
 
     A folder with train.{csv,parquet} and test.{csv,parquet}; a `datasets` save_to_disk folder (a
-    DatasetDict with "train" and "test", or one Dataset); or one CSV / Parquet file. One table is split
-    80 / 20 with `seed`. Every file is read once and checked (`read_tables`).
+    DatasetDict with "train" and "test", or one Dataset); a folder of Parquet / Arrow shards (`train/` and `test/`
+    subfolders, or shards named after them, else one table); or one CSV / Parquet file. One table is split
+    80 / 20 with `seed`. Every file is read once and checked (`read_tables`). The table is held in memory.
     """
     path = Path(path)
     if not path.exists():
@@ -121,8 +126,14 @@ def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
                 raise ValueError("the saved splits cannot be used:\n" + "\n".join(problems))
             return _named(train, "train"), _named(test, "test")
         if not (path / "dataset_info.json").is_file():
+            shards = find_shards(path, "train")
+            if shards is not None:  # a folder of Parquet / Arrow shards (what `jepa pretrain` streams)
+                train = _shard_frame(shards)
+                if shards.by_split:
+                    return _named(train, "train"), _named(_shard_frame(find_shards(path, "test")), "test")
+                return split_table(train, seed=seed)
             raise ValueError(
-                f"--data {path} is a folder without train.csv / test.csv (or .parquet) and is not a datasets "
+                f"--data {path} is a folder without train.csv / test.csv (or .parquet), shards, or a datasets "
                 "save_to_disk folder; pass one .csv / .parquet file or such a folder"
             )
         (table,) = [read_table(path)]
@@ -131,6 +142,39 @@ def table_splits(path: str | Path, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
         return split_table(table, seed=seed)
     (table,) = read_tables([path])
     return split_table(table, seed=seed)
+
+
+def _shard_frame(shards: Shards | None) -> pd.DataFrame:
+    """Every row of the shards, as one table (a table is read into memory whole; `jepa pretrain` streams them)."""
+    if shards is None:
+        raise ValueError("the shard folder has train shards but no test shards (a test/ folder or test-*.parquet)")
+    frame = shard_table(shards, TABLE_COLUMNS).to_pandas()
+    if problem := _table_problem(frame):
+        raise ValueError(f"{shards.source}: {problem}")
+    return frame
+
+
+def stream_format(config: TabularJepaConfig) -> StreamFormat:
+    """`jepa pretrain tjepa --data SHARDS` (Parquet / Arrow shards of one table): the rows stream, one sample each.
+    The processor (schema, quantiles, categories, target) is fitted on the first `FIT_ROWS` rows in file order,
+    checked as a table's training rows are (`check_tables`); a category first seen later goes to the unknown
+    bucket (a bad row under `--set unknown_categories=error`)."""
+    options = processor_options(config)
+
+    def processor(records: list[dict]) -> TabularJepaProcessor:
+        frame = pd.DataFrame([_row(record) for record in records])
+        check_tables(frame, frame, options)
+        return TabularJepaProcessor(**options, verbose=False).fit(frame)
+
+    def samples(record: dict, processor: TabularJepaProcessor) -> list[dict]:
+        tensors = processor.transform(pd.DataFrame([_row(record)]))
+        return [{name: tensors[name][0] for name in MODEL_INPUTS}]
+
+    return StreamFormat(TABLE_COLUMNS, samples, processor, FIT_ROWS)
+
+
+def _row(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key != "__name__"}
 
 
 def check_tables(train: pd.DataFrame, test: pd.DataFrame, options: dict) -> None:

@@ -13,7 +13,7 @@ from jepa_core.evaluation.contract import Embedded
 from jepa_core.overrides import ConfigFieldError
 
 from .configuration_tjepa import TabularJepaConfig
-from .data import TabularDataset, default_dataset, load_dataset
+from .data import TabularDataset, default_dataset, load_dataset, stream_format
 from .masking_tjepa import MODEL_INPUTS, TabularJepaMaskCollator
 from .modeling_tjepa import TabularJepaForPreTraining, TabularJepaModel
 from .processor_tjepa import TabularJepaProcessor
@@ -77,6 +77,7 @@ DOMAIN = Domain(
     processor_class=TabularJepaProcessor,
     default_dataset=default_dataset,
     load_dataset=load_dataset,
+    stream_format=stream_format,
     collator=TabularJepaMaskCollator.from_config,
     headline_metric="linear_probe_accuracy",
     example_input=EXAMPLE_INPUT,

@@ -223,14 +223,24 @@ def default_dataset(
 @dataclass
 class Episode:
     """One episode as read: raw `series` (C, T), `commands` (K, T) or None, `label` (one value) or None,
-    `times` (T,) in the time column's unit (seconds for date-times) or None."""
+    `times` (T,) in the time column's unit (seconds for date-times) or None. Once the pre-check has passed it,
+    its values are dropped (`series` None) and it keeps where it is: `path` and `position` among the file's
+    episodes, its `length` and whether it `has_commands`."""
 
     id: str
-    series: np.ndarray
+    series: np.ndarray | None
     commands: np.ndarray | None = None
     label: object = None
     times: np.ndarray | None = None
     problem: str | None = None
+    path: Path | None = None
+    position: int = 0
+    length: int = 0
+    has_commands: bool = False
+
+    def forget_values(self, path: Path, position: int) -> None:
+        self.path, self.position, self.length = path, position, self.series.shape[1]
+        self.has_commands, self.series, self.commands, self.times = self.commands is not None, None, None, None
 
 
 @dataclass
@@ -456,60 +466,126 @@ def sampling_interval(episodes: list[Episode], config: TimeSeriesJepaConfig) -> 
     return float(np.median(np.concatenate(steps))) if steps else None
 
 
+def _check_episodes(data: FileData, interval: float | None, min_length: int, need: str, bad: list) -> None:
+    """Resample and check `data`'s episodes; the bad ones go to `bad` (path, episode id, problem), the others keep
+    where they are, not their values (`Episode.forget_values`)."""
+    keep = []
+    for position, episode in enumerate(data.episodes):
+        problem = episode.problem
+        if problem is None and interval is not None:
+            problem = resample(episode, interval)
+        problem = problem or first_problem(
+            long_enough(episode.series.shape[1], min_length, "steps" + need),
+            finite(episode.series),
+            None if episode.commands is None or finite(episode.commands) is None
+            else f"commands: {finite(episode.commands)}",
+        )  # fmt: skip
+        if problem:
+            bad.append((data.path, episode.id, problem))
+        else:
+            episode.forget_values(data.path, position)
+            keep.append(episode)
+    data.episodes = keep
+
+
 def read_all(path: str, config: TimeSeriesJepaConfig, trained: bool, min_length: int):
-    """The pre-check: every file read once and every episode checked; (files, split layout, train ids).
+    """The pre-check: every file read once and every episode checked; (files, split layout, sampling interval).
 
     Bad files and episodes are listed together (`BadFilesError`) or, with `on_bad_file=skip`, left out with a
-    warning. `trained`: the data go through a trained model (evaluate / embed), whose columns are fixed."""
+    warning. `trained`: the data go through a trained model (evaluate / embed), whose columns are fixed. The files'
+    episodes keep where they are, not their values (`EpisodeFiles` reads them again), so memory holds one file at
+    a time."""
     paths, named = data_files(path)
-    read, bad = [], []
+    read, unreadable, mismatched, bad = [], [], [], []
+    interval = None
+    episodes = 0
+    need = " (window_size)" if min_length == config.window_size else " (window_size + prediction_horizon)"
     for file in paths:
         try:
-            read.append(read_file(file, config, trained))
+            data = read_file(file, config, trained)
         except ConfigFieldError:
             raise
         except Exception as error:  # unreadable, truncated, not a series: reported with the rest
             reason = str(error).removeprefix(f"{file}: ").removeprefix(f"{file} ")
-            bad.append(BadFile(str(file), f"unreadable ({type(error).__name__}: {reason})"))
-    if read:
-        first = read[0]
-        for data in read[1:]:
+            unreadable.append(BadFile(str(file), f"unreadable ({type(error).__name__}: {reason})"))
+            continue
+        if read:
+            first = read[0]
             tables = data.path.suffix in TABLE_SUFFIXES and first.path.suffix in TABLE_SUFFIXES
             if len(data.channels) != len(first.channels) or (tables and data.channels != first.channels):
                 problem = f"channels {data.channels} differ from {first.path.name}'s {first.channels}"
-                bad.append(BadFile(str(data.path), problem))
+                mismatched.append(BadFile(str(data.path), problem))
                 data.episodes = []
-    interval = sampling_interval([e for d in read[:1] for e in d.episodes], config)
-    episodes = 0
-    need = " (window_size)" if min_length == config.window_size else " (window_size + prediction_horizon)"
-    for data in read:
-        if len(read) > 1 and not named:
+        else:
+            interval = sampling_interval(data.episodes, config)
+        episodes += len(data.episodes)
+        _check_episodes(data, interval, min_length, need, bad)
+        read.append(data)
+    prefixed = len(read) > 1 and not named  # episode ids `file/episode` when there are several files
+    if prefixed:
+        for data in read:
             for episode in data.episodes:
                 episode.id = f"{data.path.stem}/{episode.id}"
-        keep = []
-        for episode in data.episodes:
-            episodes += 1
-            problem = episode.problem
-            if problem is None and interval is not None:
-                problem = resample(episode, interval)
-            problem = problem or first_problem(
-                long_enough(episode.series.shape[1], min_length, "steps" + need),
-                finite(episode.series),
-                None
-                if episode.commands is None or finite(episode.commands) is None
-                else f"commands: {finite(episode.commands)}",
-            )
-            if problem:
-                bad.append(BadFile(f"{data.path} [episode {episode.id}]", problem))
-            else:
-                keep.append(episode)
-        data.episodes = keep
+    named_bad = [BadFile(f"{file} [episode {f'{file.stem}/' if prefixed else ''}{name}]", problem)
+                 for file, name, problem in bad]  # fmt: skip
+    bad = unreadable + mismatched + named_bad
     if bad and (config.on_bad_file == "error" or not any(d.episodes for d in read)):
         raise BadEpisodesError(bad, len(paths), episodes)
     if bad:
         message = str(BadEpisodesError(bad, len(paths), episodes)).replace("cannot be used", "are left out", 1)
         logger.warning("%s", message.rsplit("\n", 1)[0])
     return read, named, interval
+
+
+class EpisodeFiles:
+    """Reads a user's episodes again, resampled as the pre-check did, from where it left them (`Episode.path`,
+    `position`); the file of the last episode read stays parsed (one file in memory), so the pieces of a file read
+    in a row parse it once."""
+
+    def __init__(self, config: TimeSeriesJepaConfig, trained: bool, interval: float | None):
+        self.config, self.trained, self.interval, self._file = config, trained, interval, (None, None)
+
+    def values(self, episode: Episode) -> tuple[np.ndarray, np.ndarray | None]:
+        """(series (C, T), commands (K, T) or None) of an episode."""
+        if self._file[0] != episode.path:
+            self._file = (episode.path, read_file(episode.path, self.config, self.trained).episodes)
+        read = self._file[1][episode.position]
+        if self.interval is not None and read.times is not None:
+            resample(read, self.interval)
+            read.times = None  # resampled once
+        return read.series, read.commands
+
+
+class Pieces:
+    """Equal-length pieces (episode, first step) of a user's episodes, read again and standardised when indexed, as
+    a (pieces, channels, length) tensor would be: an int gives one (channels, length) tensor, a slice, a list or
+    a tensor of ints several stacked, a tuple indexes further; `shape` is the tensor's."""
+
+    def __init__(self, files: EpisodeFiles, taken: list, length: int, commands: bool, processor, channels: int):
+        self.files, self.taken, self.length, self.commands = files, taken, length, commands
+        self.normalize = processor.normalize_commands if commands else processor.normalize_series
+        self.shape = torch.Size((len(taken), channels, length))
+
+    def __len__(self) -> int:
+        return len(self.taken)
+
+    def _one(self, index: int) -> torch.Tensor:
+        episode, start = self.taken[index]
+        values = self.files.values(episode)[1 if self.commands else 0]
+        piece = values[:, start : start + self.length].astype(np.float32)  # as `check_series` gives them
+        return torch.from_numpy(self.normalize(piece))
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):
+            return self[index[0]][index[1:]]
+        if isinstance(index, int | np.integer) or (isinstance(index, torch.Tensor) and index.ndim == 0):
+            return self._one(range(len(self))[int(index)])
+        if isinstance(index, slice):
+            indices = list(range(len(self))[index])
+        else:
+            index = torch.as_tensor(index)
+            indices = (index.nonzero().flatten() if index.dtype == torch.bool else index).tolist()
+        return torch.stack([self._one(range(len(self))[i]) for i in indices])
 
 
 def _split_episodes(read: list[FileData], named: bool, split: str, config: TimeSeriesJepaConfig, path: str):
@@ -555,12 +631,34 @@ def encode_labels(labels: np.ndarray | None, train_labels: np.ndarray | None):
     return np.asarray([index[str(v)] for v in labels], dtype=np.int64), names
 
 
-def pieces(episodes: list[Episode], length: int, stride: int):
-    """Equal-length pieces of every episode (`window_starts`: the last one ends at the episode's end)."""
-    taken = [(e, s) for e in episodes for s in window_starts(e.series.shape[1], length, stride)]
-    series = np.stack([e.series[:, s : s + length] for e, s in taken])
-    commands = None if episodes[0].commands is None else np.stack([e.commands[:, s : s + length] for e, s in taken])
-    return series, commands, [e for e, _ in taken], [s for _, s in taken]
+def pieces(episodes: list[Episode], length: int, stride: int) -> list[tuple[Episode, int]]:
+    """(episode, first step) of equal-length pieces of every episode (`window_starts`: the last one ends at the
+    episode's end)."""
+    return [(e, s) for e in episodes for s in window_starts(e.length, length, stride)]
+
+
+def _fit_streaming(files: EpisodeFiles, train: list[Episode], sizes: dict, config: TimeSeriesJepaConfig):
+    """The processor of the train episodes, their statistics taken in one pass (numpy's on the joined episodes, up
+    to rounding; as float32 they are almost always the same), one episode in memory at a time."""
+    from jepa_core.running_stats import moments
+
+    from .processor_tsjepa import standardisation
+
+    num_channels, num_commands = sizes["num_channels"], sizes["num_commands"]
+    if config.observation == "sensors":
+        series = moments(lambda: (files.values(e)[0] for e in train))
+        channels = standardisation(series.mean, series.std)
+    else:
+        channels = (np.zeros(num_channels, np.float32), np.ones(num_channels, np.float32))
+    if all(e.has_commands for e in train):
+        recorded = moments(lambda: (files.values(e)[1] for e in train))
+        commands = standardisation(recorded.mean, recorded.std)
+    else:
+        commands = standardisation(np.zeros(num_commands), np.zeros(num_commands))
+    return TimeSeriesJepaProcessor(
+        *channels, *commands, window_size=config.window_size, channel_names=sizes["channel_columns"],
+        command_names=sizes["command_columns"],
+    )  # fmt: skip
 
 
 def load_dataset(
@@ -572,62 +670,58 @@ def load_dataset(
     so that every anchor (a window before it, the horizon after it) is in one piece; ids `episode@first step`.
     all (`jepa embed`): windows of `window_size` steps every `window_size` steps (the last one ends at the
     episode's end); ids `episode@last step`. The data set carries `sizes` (what the data fixes in the config:
-    channel and command columns and counts, sampling interval) for `adapt_config`."""
+    channel and command columns and counts, sampling interval) for `adapt_config`. The pieces are read from the
+    files when used (`Pieces`): memory holds one file at a time, not the data set (a single CSV / Parquet file is
+    one file: split a large table into several files, one or more episodes each)."""
     check_split(split)
     trained = processor is not None
     min_length = config.window_size if split == "all" else config.min_series_length
     read, named, interval = read_all(path, config, trained, min_length)
+    files = EpisodeFiles(config, trained, interval)
     if config.sampling_interval is not None:
         interval = config.sampling_interval
     episodes, train = _split_episodes(read, named, split, config, path)
     first = next(d for d in read if d.episodes)
     sizes = {
-        "num_channels": first.episodes[0].series.shape[0],
+        "num_channels": len(first.channels),
         "num_commands": config.num_commands if first.commands is None else len(first.commands),
         "channel_columns": first.channels if first.path.suffix in TABLE_SUFFIXES else None,
         "command_columns": first.commands if first.path.suffix in TABLE_SUFFIXES else None,
         "sampling_interval": interval,
     }
-    has_commands = all(e.commands is not None for e in episodes)
+    has_commands = all(e.has_commands for e in episodes)
     if processor is None:
-        processor = TimeSeriesJepaProcessor.fit(
-            np.concatenate([e.series for e in train], axis=1)[None],
-            np.concatenate([e.commands for e in train], axis=1)[None]
-            if all(e.commands is not None for e in train)
-            else np.zeros((1, sizes["num_commands"], 1)),
-            config.observation == "sensors",
-            config.window_size,
-            channel_names=sizes["channel_columns"],
-            command_names=sizes["command_columns"],
-        )
+        processor = _fit_streaming(files, train, sizes, config)
     elif processor.num_channels != sizes["num_channels"]:
         raise ValueError(
             f"{path} has {sizes['num_channels']} channels ({first.channels}) but the run was trained on "
             f"{processor.num_channels} ({processor.channel_names or 'unnamed'})"
         )
-    sized = copy.deepcopy(config)
-    sized.num_channels, sized.num_commands = processor.num_channels, processor.num_commands
     if split == "all":
         length, stride = config.window_size, config.window_size
     else:
-        length = min(config.trajectory_length, min(e.series.shape[1] for e in episodes))
+        length = min(config.trajectory_length, min(e.length for e in episodes))
         stride = length - config.min_series_length + 1
-    series, commands, owners, starts = pieces(episodes, length, stride)
-    if not has_commands:
-        commands = None
-    labels = None
+    taken = pieces(episodes, length, stride)
+    owners, starts = [e for e, _ in taken], [s for _, s in taken]
+    tensors = {"series": Pieces(files, taken, length, False, processor, processor.num_channels)}
+    if has_commands:
+        tensors["commands"] = Pieces(files, taken, length, True, processor, processor.num_commands)
+    else:  # none recorded: standardised zeros, one piece's worth shared by all (an expanded view)
+        zeros = processor.normalize_commands(np.zeros((processor.num_commands, length), np.float32))
+        tensors["commands"] = torch.from_numpy(zeros).expand(len(taken), -1, -1)
     class_names = None
     if all(e.label is not None for e in episodes) and read[0].has_labels:
         train_labels = np.asarray([e.label for e in train]) if all(e.label is not None for e in train) else None
         encoded, class_names = encode_labels(np.asarray([e.label for e in episodes]), train_labels)
         by_episode = {id(e): label for e, label in zip(episodes, encoded, strict=True)}
-        labels = np.asarray([by_episode[id(e)] for e in owners], dtype=np.int64)
+        tensors["labels"] = torch.as_tensor([by_episode[id(e)] for e in owners], dtype=torch.long)
     ends = [s + length - 1 for s in starts]
     ids = [f"{e.id}@{end if split == 'all' else start}" for e, start, end in zip(owners, starts, ends, strict=True)]
-    dataset = build_dataset(
-        series, commands, labels, sized, processor, split=split, ids=ids, class_names=class_names,
-        min_length=length,
-    )  # fmt: skip
+    anchors = length - config.min_series_length + 1 if split == "train" else 1
+    dataset = TrajectoryDataset(
+        tensors, processor, anchors, split=split, ids=ids, class_names=class_names, has_commands=has_commands
+    )
     dataset.sizes = sizes
     dataset.episode_ids = [e.id for e in owners]
     return dataset

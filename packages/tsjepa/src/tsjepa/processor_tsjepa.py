@@ -79,7 +79,11 @@ def _vector(values, name: str) -> np.ndarray:
 
 
 def _stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = values.mean(axis=(0, 2)), values.std(axis=(0, 2))
+    return standardisation(values.mean(axis=(0, 2)), values.std(axis=(0, 2)))
+
+
+def standardisation(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std as the processor keeps them: float32, a constant channel's std (≤ 1e-8) as 1."""
     return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
 
