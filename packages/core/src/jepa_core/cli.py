@@ -33,16 +33,33 @@ def build_config(domain: Domain, preset: str, set_values: list[str] | None, flag
     return config_class.from_preset(preset, **overrides)
 
 
-def _dataset(domain: Domain, config, data: str | None, split: str, processor=None):
+def _dataset(domain: Domain, config, data: str | None, split: str, processor=None, stream: bool = False):
+    """The split from `--data` (default: the embedded data). With `stream` (pretraining), shard files are
+    streamed when the domain can (`Domain.stream_format`), so data larger than memory trains: several shards, or
+    shards in `train/`/`test/` folders or named after the split. One shard file without a split is read like
+    any single file, with the domain's own train/test split, so pretraining never sees its test records."""
     if data is None:
         return domain.default_dataset(split, config, processor)
+    if stream and domain.stream_format is not None:
+        from .streams import find_shards, stream_dataset
+
+        shards = find_shards(data, split)
+        if shards is not None and (shards.by_split or len(shards.files) > 1):
+            return stream_dataset(domain, config, data, processor)
     return domain.load_dataset(data, split, config, processor)
 
 
 def _check_training_flags(args: argparse.Namespace) -> None:
-    for name in ("max_steps", "batch_size", "save_every", "gradient_accumulation_steps", "num_workers"):
+    for name in (
+        "max_steps",
+        "batch_size",
+        "save_every",
+        "gradient_accumulation_steps",
+        "num_workers",
+        "shuffle_buffer",
+    ):
         value = getattr(args, name, None)
-        minimum = 0 if name == "num_workers" else 1
+        minimum = 0 if name in ("num_workers", "shuffle_buffer") else 1
         if value is not None and value < minimum:
             raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
@@ -61,7 +78,7 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         torch.set_num_threads(args.threads)
     config = build_config(domain, args.preset, args.set, vars(args))
     output_dir = Path(args.output_dir or f"runs/{domain.name}-{args.preset}")
-    dataset = _dataset(domain, config, args.data, "train")
+    dataset = _dataset(domain, config, args.data, "train", stream=True)
     processor = getattr(dataset, "processor", None)
     if processor is None:
         raise RuntimeError(f"the {domain.name} training data set carries no processor; this is a bug of its package")
@@ -76,8 +93,11 @@ def run_pretraining(domain: Domain, args: argparse.Namespace) -> tuple[Path, obj
         overwrite=args.overwrite,
         save_every=args.save_every,
         num_workers=args.num_workers,
+        shuffle_buffer=args.shuffle_buffer,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         activation_checkpointing=args.activation_checkpointing,
+        compile=args.compile,
+        fsdp=args.fsdp,
         tensorboard=args.tensorboard,
     )
     torch.manual_seed(args.seed)
@@ -250,7 +270,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="tiny", help="model size preset of the domain (see `jepa list DOMAIN`)")
-    parser.add_argument("--data", help="training data (a folder or file in the domain's format); default: embedded")
+    parser.add_argument(
+        "--data",
+        help="training data (a folder or file in the domain's format, or Parquet/Arrow/WebDataset-tar shard files, "
+        "streamed where the domain supports it); default: embedded",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -267,8 +291,17 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="clear an output folder that holds another run")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument(
+        "--shuffle-buffer", type=int, help="samples a streamed --data (shards) is shuffled in (default 1000; 0: none)"
+    )
     parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
     parser.add_argument("--activation-checkpointing", action="store_true", help="trade compute for memory")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the transformers (faster on GPUs; minutes to compile)"
+    )
+    parser.add_argument(
+        "--fsdp", action="store_true", help="shard weights, gradients and optimizer state over the processes (FSDP2)"
+    )
     parser.add_argument("--tensorboard", action="store_true", help="log to <output-dir>/tensorboard")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (tiny models often run faster on 1)")
 

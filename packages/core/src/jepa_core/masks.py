@@ -22,7 +22,10 @@ def apply_masks(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         )
     if indices.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"indices must be an integer tensor, got {indices.dtype}")
-    if indices.numel() and (indices.min() < 0 or indices.max() >= x.shape[1]):
+    # Checked on CPU only: on an accelerator the check would make the host wait for the device every step (the
+    # gather kernel checks its indices there), and under torch.compile it would break the graph.
+    checked = indices.device.type == "cpu" and not torch.compiler.is_compiling()
+    if checked and indices.numel() and (indices.min() < 0 or indices.max() >= x.shape[1]):
         raise IndexError(
             f"mask indices span [{int(indices.min())}, {int(indices.max())}] but there are {x.shape[1]} tokens"
         )

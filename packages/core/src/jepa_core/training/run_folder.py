@@ -9,7 +9,7 @@ from pathlib import Path
 RUN_MARKERS = ("config.json", "checkpoints", "metrics.json", "pretraining")
 # Settings a resumed run may change: they alter neither the numbers computed so far nor the ones to come.
 RESUMABLE_CHANGES = {"max_steps", "save_every", "keep_checkpoints", "log_every", "rankme_every", "num_workers",
-                     "show_progress", "tensorboard", "resume", "overwrite", "output_dir"}  # fmt: skip
+                     "show_progress", "tensorboard", "resume", "overwrite", "output_dir", "compile"}  # fmt: skip
 SETTING_FLAGS = {"max_steps": "--max-steps", "batch_size": "--batch-size", "seed": "--seed",
                  "mixed_precision": "--mixed-precision", "learning_rate": "--lr",
                  "gradient_accumulation_steps": "--gradient-accumulation-steps"}  # fmt: skip

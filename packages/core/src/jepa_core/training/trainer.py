@@ -17,7 +17,9 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..ema import ema_update, momentum_schedule
+from ..encoder import TransformerEncoder
 from ..masks import MaskCollator
+from ..predictor import JepaPredictor
 from .checkpoint import (
     checkpoint_name,
     finalize_checkpoint,
@@ -64,6 +66,7 @@ class TrainingArguments:
     log_every: int = 10  # read losses back from the device (and check them) every N steps
     rankme_every: int = 50
     activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile the transformer trunks (dynamic shapes); for GPUs, no gain on CPUs
     fsdp: bool = False  # shard weights, gradients, optimizer state and EMA target over the processes (FSDP2)
     tensorboard: bool = False
     num_workers: int = 0
@@ -102,6 +105,15 @@ def _move(batch: dict, device: torch.device) -> dict:
 def _enable_activation_checkpointing(model) -> None:
     enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     enable()
+
+
+def compile_trunks(model: torch.nn.Module) -> None:
+    """`torch.compile` (dynamic shapes) every core transformer trunk of `model` in place: the encoders' and the
+    predictor's. `nn.Module.compile` leaves the state-dict keys as they are, so checkpoints, exports and resume are
+    unaffected. Meant for GPUs: on a CPU it compiles for minutes and the steps were no faster (benchmarks/README.md)."""
+    for module in model.modules():
+        if isinstance(module, TransformerEncoder | JepaPredictor):
+            module.compile(dynamic=True)
 
 
 def _launched_on_cpus() -> bool:
@@ -197,6 +209,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
 
     warmup_steps = int(config.warmup_ratio * args.max_steps)
     unwrapped = accelerator.unwrap_model(model)
+    if args.compile:
+        compile_trunks(unwrapped)
 
     def save_checkpoint() -> None:
         if not all_finite(unwrapped):
@@ -233,7 +247,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     model.train()
     log = StepLog(accelerator)
     autocast = accelerator.autocast if args.fsdp else nullcontext  # a prepared model autocasts itself
-    started, first_step = time.perf_counter(), step
+    started, first_step, first_step_done = time.perf_counter(), step, None
 
     def flush() -> None:
         def failure(row: dict, value: float) -> str:
@@ -279,6 +293,8 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
             momentum = momentum_schedule(step, args.max_steps, config.ema_momentum_start, config.ema_momentum_end)
             ema_update(unwrapped.momentum_pairs(), momentum)
             step += 1
+            if step == first_step + 1:
+                first_step_done = time.time()
             log.end_step({"step": step, "lr": lr, "momentum": momentum})
             progress.update(1)
             rankme_now = step % args.rankme_every == 0 or step == args.max_steps
@@ -304,7 +320,7 @@ def pretrain(model, train_dataset: Dataset, collator: MaskCollator, args: Traini
     seconds = time.perf_counter() - started
     rate = (step - first_step) * args.batch_size / seconds if step > first_step else None
     exported = unsharded_copy(unwrapped) if args.fsdp else unwrapped
-    metrics = _finish_run(accelerator, exported, history, output_dir, args, rate)
+    metrics = _finish_run(accelerator, exported, history, output_dir, args, rate, _since_start(first_step_done))
     accelerator.end_training()
     return metrics
 
@@ -328,8 +344,21 @@ def _check_processes_agree(accelerator, model) -> None:
         raise RuntimeError("the processes ended with different weights; please report this with your launch command")
 
 
+def _since_start(moment: float | None) -> float | None:
+    """Seconds from this process's start (imports, data, model build included) to `moment` (a `time.time()`)."""
+    import psutil  # an Accelerate dependency
+
+    return None if moment is None else moment - psutil.Process().create_time()
+
+
 def _finish_run(
-    accelerator, model, history: list[dict], output_dir: Path, args: TrainingArguments, rate: float | None
+    accelerator,
+    model,
+    history: list[dict],
+    output_dir: Path,
+    args: TrainingArguments,
+    rate: float | None,
+    time_to_first_step: float | None = None,
 ) -> dict:
     """Save the encoder, the pretraining model, metrics.json and the curves (main process only)."""
     accelerator.wait_for_everyone()
@@ -345,6 +374,7 @@ def _finish_run(
         "final_rankme": rankmes[-1] if rankmes else None,
         "processes": accelerator.num_processes,
         "samples_per_second": rate,  # global samples of the steps of this session, checkpoints included
+        "time_to_first_step_s": time_to_first_step,  # process start → first step of this session done
         "peak_memory_mb": _peak_memory_mb(),
     }
     if accelerator.is_main_process:
