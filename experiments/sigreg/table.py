@@ -25,6 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from readme_section import write_section  # noqa: E402  (the benchmarks' marked-section writer)
+
 DOMAINS = ("ijepa", "ajepa", "ecg-jepa", "brain-jepa", "sar-jepa", "tjepa", "stem-jepa", "tsjepa")
 OBJECTIVES = ("ema", "sigreg")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"}
@@ -97,19 +100,6 @@ def table(results: dict[str, list[dict]], multiple: int) -> str:
     return "\n".join(lines)
 
 
-def write_readme_section(text: str, name: str = "sigreg_table") -> None:
-    """Replace the README's section between `<!-- name:begin -->` and `<!-- name:end -->`, or append it."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    current = README.read_text()
-    section = f"{begin}\n{text.strip()}\n{end}"
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        current = head + section + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
@@ -144,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("\n" + text)
     if not args.no_readme:
-        write_readme_section(text)
+        write_section("sigreg_table", text, README)
 
 
 if __name__ == "__main__":
