@@ -5,9 +5,11 @@ each seed, one fresh process (this script with `--worker`) runs the demo's code 
 and `objective=sigreg`, each at the demo's step count and at `--multiple` × it (the schedule stretched to the
 longer run) — and probes a random-init encoder once, as the demo does. Cells are the headline metric as mean ±
 half the range over seeds; RankMe is the trainer's monitor at the last step (centred, last 512 pooled target
-embeddings). `--scale` multiplies every step count (e.g. 0.05 for a smoke run). Run from the repository root:
+embeddings). `--scale` multiplies every step count (e.g. 0.05 for a smoke run). Each (domain, seed) result is
+kept in `--results` (`experiments/sigreg/results/` at scale 1) and not run again, so an interrupted table resumes;
+`--jobs` runs that many workers side by side. Run from the repository root:
 
-    uv run --no-sync python -m experiments.sigreg.table [--domains ijepa tjepa] [--seeds 0 1 2] [--scale 1]
+    uv run --no-sync python -m experiments.sigreg.table [--domains ijepa tjepa] [--seeds 0 1 2] [--jobs 2]
 
 It prints the table and, unless `--no-readme`, rewrites the `sigreg_table` section of the root README.
 """
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +71,21 @@ def worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> d
     return {"metric": metric, "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
 
 
-def run_worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> dict:
-    command = [sys.executable, "-m", "experiments.sigreg.table", "--worker", name, str(seed), "--scale", str(scale),
-               "--multiple", str(multiple), "--threads", str(threads)]  # fmt: skip
+def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict:
+    """The worker's result for (name, seed): read from `args.results` if there, else run in a fresh process and
+    saved there."""
+    path = Path(args.results) / f"{name}-{seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    command = [sys.executable, "-m", "experiments.sigreg.table", "--worker", name, str(seed), "--scale",
+               str(args.scale), "--multiple", str(args.multiple), "--threads", str(args.threads)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
     if result.returncode:
         raise RuntimeError(f"{name} seed {seed} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.stdout.strip().splitlines()[-1] + "\n")
+    print(f"{name} seed {seed}: {path.read_text().strip()}", flush=True)
+    return json.loads(path.read_text())
 
 
 def cell(values: list[float | None]) -> str:
@@ -106,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every step count (smoke runs: < 1)")
     parser.add_argument("--multiple", type=int, default=4, help="the longer run's steps, in demo step counts")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument("--jobs", type=int, default=1, help="workers run side by side (one per core)")
+    parser.add_argument("--results", help="folder of per-(domain, seed) results (default: results/ at scale 1)")
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
     parser.add_argument("--worker", nargs=2, metavar=("DOMAIN", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -114,12 +127,13 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.scale, args.multiple, args.threads)))
         return
 
-    started, results = time.time(), {}
-    for name in args.domains:
-        results[name] = []
-        for seed in args.seeds:
-            results[name].append(run_worker(name, seed, args.scale, args.multiple, args.threads))
-            print(f"{name} seed {seed}: {json.dumps(results[name][-1])}", flush=True)
+    if args.results is None:
+        args.results = Path(__file__).parent / "results" if args.scale == 1 else tempfile.mkdtemp()
+    pairs = [(name, seed) for seed in args.seeds for name in args.domains]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        found = dict(zip(pairs, pool.map(lambda pair: run_worker(*pair, args), pairs), strict=True))
+    results = {name: [found[name, seed] for seed in args.seeds] for name in args.domains}
+    minutes = sum(run["seconds"] for per_seed in results.values() for r in per_seed for run in r["runs"].values()) / 60
     command = "uv run --no-sync python -m experiments.sigreg.table " + " ".join(
         [f"--domains {' '.join(args.domains)}"] * (list(args.domains) != list(DOMAINS))
         + [f"--seeds {' '.join(map(str, args.seeds))}", f"--scale {args.scale:g}", f"--multiple {args.multiple}"]
@@ -129,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Each domain's demo (tiny preset, embedded data, the core's probes) with `--set objective=ema` and "
         f"`--set objective=sigreg`, at the demo's step count and at {args.multiple}× it; headline metric and "
         f"RankMe at the last step as mean ± half the range over seeds {', '.join(map(str, args.seeds))}; one "
-        f"torch thread per run, {(time.time() - started) / 60:.0f} min in all. Command: `{command}`.\n\n"
+        f"torch thread per run, {minutes:.0f} min of runs in all. Command: `{command}`.\n\n"
         + table(results, args.multiple)
     )
     print("\n" + text)

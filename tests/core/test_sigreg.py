@@ -67,3 +67,22 @@ def test_sigreg_objective_trains_without_a_teacher_and_logs_both_terms(tmp_path)
     assert "sigreg_step" in weights and not any(k.startswith("target.") for k in weights)
     with pytest.raises(ValueError, match="objective must be one of"):
         ToyConfig(objective="vicreg")
+
+
+def test_the_step_seeding_the_directions_is_read_from_the_buffer_once_and_after_loading():
+    """The model keeps the step on the host (no GPU sync per step); a loaded state's step is used from then on."""
+    from toy_domain import ToyConfig, ToyForPreTraining
+
+    model = ToyForPreTraining(ToyConfig.from_preset("tiny", objective="sigreg")).train()
+    hidden = torch.randn(4, 5, model.config.hidden_size)
+    for _ in range(2):
+        model.objective_loss(torch.tensor(0.0), hidden)
+    assert int(model.sigreg_step) == 2 and model._host_sigreg_step == 2
+    model.load_state_dict({**model.state_dict(), "sigreg_step": torch.tensor(7)})
+    assert model._host_sigreg_step is None
+    model.sigreg_projector[1].eval()  # the batch norm's running statistics: the same projection in both calls
+    with torch.no_grad():
+        _, parts = model.objective_loss(torch.tensor(0.0), hidden)
+        expected = sigreg(model.sigreg_projector(hidden.mean(dim=1)), 7, model.config.sigreg_num_directions)
+    assert parts["sigreg"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert int(model.sigreg_step) == 8 == model._host_sigreg_step

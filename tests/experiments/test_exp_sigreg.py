@@ -1,6 +1,8 @@
 """The deep-linear SIGReg study: its gradients against autograd of the stated loss, its SIGReg against the core's
 statistic on Gaussian samples, and the picture it reports at depth 1."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +53,20 @@ def test_depth_one_picture():
     assert deep_linear.order(with_sg["t_star"]) == "noise < A < B"  # by input variance σ², not by ρ
     without_sg = deep_linear.summary(deep_linear.train(DATA, 1, 0.05, False, 0.02, 500), DATA, 1)
     assert without_sg["whitened"][2] < 1e-3 and 0.2 < without_sg["whitened"][0] < 0.5 < 1 < without_sg["whitened"][1]
+
+
+def test_table_is_built_from_saved_results(tmp_path, capsys):
+    """Saved (domain, seed) results are read, not run again, and summarised as mean ± half the range."""
+    from experiments.sigreg import table
+
+    for seed, (ema, sigreg) in enumerate([(0.70, 0.80), (0.74, 0.84)]):
+        runs = {f"{o}@{s}": {"headline": value + 0.01 * (s == 40), "rankme": 10.0 + seed, "seconds": 30.0}
+                for o, value in (("ema", ema), ("sigreg", sigreg)) for s in (10, 40)}  # fmt: skip
+        result = {"metric": "linear probe", "steps": [10, 40], "random_init": 0.6, "runs": runs}
+        (tmp_path / f"tjepa-{seed}.json").write_text(json.dumps(result))
+    table.main(["--domains", "tjepa", "--seeds", "0", "1", "--results", str(tmp_path), "--no-readme"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| tjepa"))
+    assert row == (
+        "| tjepa | linear probe | 10 / 40 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
+        "| 0.830 ± 0.020 | 10.500 ± 0.500 / 10.500 ± 0.500 | 10.500 ± 0.500 / 10.500 ± 0.500 |"
+    )

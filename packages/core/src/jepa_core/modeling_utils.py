@@ -168,6 +168,8 @@ class JepaForPreTraining(JepaPreTrainedModel):
         if config.objective == "sigreg":
             self.sigreg_projector = sigreg_projector(config.hidden_size, config.sigreg_projector_dim)
             self.register_buffer("sigreg_step", torch.zeros((), dtype=torch.long))  # seeds the slices; checkpointed
+            self._host_sigreg_step: int | None = None  # its value on the host, so that steps never wait for a GPU
+            self.register_load_state_dict_post_hook(_forget_host_sigreg_step)
         self.post_init()
         self.after_init()
         if isinstance(self.target, EmaTarget):
@@ -218,9 +220,12 @@ class JepaForPreTraining(JepaPreTrainedModel):
             return prediction_loss, {"prediction": prediction_loss.detach()}
         if self.training and target_hidden.shape[0] < 2:
             raise ValueError("SIGReg needs at least 2 samples per process and step; raise --batch-size")
-        step = int(self.sigreg_step)
+        if self._host_sigreg_step is None:  # once after init or loading: the only read of the buffer
+            self._host_sigreg_step = int(self.sigreg_step)
+        step = self._host_sigreg_step
         if self.training:
             self.sigreg_step += 1
+            self._host_sigreg_step += 1
         projected = self.sigreg_projector(target_hidden.mean(dim=1))
         regulariser = sigreg(projected, step, self.config.sigreg_num_directions)
         weight = self.config.sigreg_weight
@@ -235,6 +240,11 @@ class JepaForPreTraining(JepaPreTrainedModel):
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         loss, parts = self.objective_loss(prediction_loss, hidden)
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
+
+
+def _forget_host_sigreg_step(model: nn.Module, incompatible_keys: object) -> None:
+    """After `load_state_dict`, read the loaded step on the next call."""
+    model._host_sigreg_step = None
 
 
 def sigreg_projector(width: int, dim: int) -> nn.Sequential:

@@ -35,14 +35,16 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
 
 class _ForkedRng:
-    """torch's, numpy's and Python's global RNGs seeded for a block and restored afterwards."""
+    """torch's (CPU), numpy's and Python's global RNGs seeded for a block and restored afterwards. Only the CPU
+    generator: `torch.manual_seed` also queues a lazy CUDA seeding, with a formatted stack trace, when CUDA is not
+    initialised — 2.3 ms per sample on a CPU machine, 0.15 s per step at batch 64."""
 
     def __init__(self, seed: int):
         self.seed = seed
 
     def __enter__(self):
         self.states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
-        torch.manual_seed(self.seed)
+        torch.default_generator.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
         random.seed(self.seed)
 
