@@ -71,12 +71,14 @@ def worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> d
     return {"metric": metric, "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
 
 
-def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict:
-    """The worker's result for (name, seed): read from `args.results` if there, else run in a fresh process and
-    saved there."""
+def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict | None:
+    """The worker's result for (name, seed): read from `args.results` if there, else (unless `--saved-only`) run
+    in a fresh process and saved there."""
     path = Path(args.results) / f"{name}-{seed}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return {**json.loads(path.read_text()), "seed": seed}
+    if args.saved_only:
+        return None
     command = [sys.executable, "-m", "experiments.sigreg.table", "--worker", name, str(seed), "--scale",
                str(args.scale), "--multiple", str(args.multiple), "--threads", str(args.threads)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
@@ -85,28 +87,31 @@ def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(result.stdout.strip().splitlines()[-1] + "\n")
     print(f"{name} seed {seed}: {path.read_text().strip()}", flush=True)
-    return json.loads(path.read_text())
+    return {**json.loads(path.read_text()), "seed": seed}
 
 
-def cell(values: list[float | None]) -> str:
+def cell(values: list[float | None], digits: int = 3) -> str:
+    """Mean ± half the range (the mean alone for one value)."""
     values = [v for v in values if v is not None]
     if not values:
         return "–"
-    return f"{np.mean(values):.3f} ± {(max(values) - min(values)) / 2:.3f}"
+    mean = f"{np.mean(values):.{digits}f}"
+    return mean if len(values) == 1 else f"{mean} ± {(max(values) - min(values)) / 2:.{digits}f}"
 
 
 def table(results: dict[str, list[dict]], multiple: int) -> str:
-    header = (f"| domain | headline metric | steps | random init | EMA | EMA {multiple}× | SIGReg | SIGReg {multiple}× "
-              f"| RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× |")  # fmt: skip
-    lines = [header, "|" + "---|" * 10]
+    header = (f"| domain | headline metric | steps | seeds | random init | EMA | EMA {multiple}× | SIGReg "
+              f"| SIGReg {multiple}× | RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× |")  # fmt: skip
+    lines = [header, "|" + "---|" * 11]
     for name, per_seed in results.items():
         short, long = per_seed[0]["steps"]
         runs = {key: {field: [r["runs"][key][field] for r in per_seed] for field in ("headline", "rankme")}
                 for key in per_seed[0]["runs"]}  # fmt: skip
         heads = [cell(runs[f"{o}@{s}"]["headline"]) for o in OBJECTIVES for s in (short, long)]
-        ranks = [f"{cell(runs[f'{o}@{short}']['rankme'])} / {cell(runs[f'{o}@{long}']['rankme'])}" for o in OBJECTIVES]
+        ranks = [" / ".join(cell(runs[f"{o}@{s}"]["rankme"], 1) for s in (short, long)) for o in OBJECTIVES]
         random_init = cell([r["random_init"] for r in per_seed])
-        lines.append(f"| {name} | {per_seed[0]['metric']} | {short} / {long} | {random_init} | "
+        seeds = " ".join(str(r["seed"]) for r in per_seed)
+        lines.append(f"| {name} | {per_seed[0]['metric']} | {short} / {long} | {seeds} | {random_init} | "
                      + " | ".join(heads + ranks) + " |")  # fmt: skip
     return "\n".join(lines)
 
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--jobs", type=int, default=1, help="workers run side by side (one per core)")
     parser.add_argument("--results", help="folder of per-(domain, seed) results (default: results/ at scale 1)")
+    parser.add_argument("--saved-only", action="store_true", help="run nothing: the table of the saved results")
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
     parser.add_argument("--worker", nargs=2, metavar=("DOMAIN", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -132,17 +138,19 @@ def main(argv: list[str] | None = None) -> None:
     pairs = [(name, seed) for seed in args.seeds for name in args.domains]
     with ThreadPoolExecutor(args.jobs) as pool:
         found = dict(zip(pairs, pool.map(lambda pair: run_worker(*pair, args), pairs), strict=True))
-    results = {name: [found[name, seed] for seed in args.seeds] for name in args.domains}
+    results = {name: [found[name, seed] for seed in args.seeds if found[name, seed]] for name in args.domains}
+    results = {name: per_seed for name, per_seed in results.items() if per_seed}
     minutes = sum(run["seconds"] for per_seed in results.values() for r in per_seed for run in r["runs"].values()) / 60
     command = "uv run --no-sync python -m experiments.sigreg.table " + " ".join(
         [f"--domains {' '.join(args.domains)}"] * (list(args.domains) != list(DOMAINS))
         + [f"--seeds {' '.join(map(str, args.seeds))}", f"--scale {args.scale:g}", f"--multiple {args.multiple}"]
+        + ["--saved-only"] * args.saved_only
     )
     text = (
         "## SIGReg (LeJEPA) vs the EMA recipe\n\n"
         f"Each domain's demo (tiny preset, embedded data, the core's probes) with `--set objective=ema` and "
         f"`--set objective=sigreg`, at the demo's step count and at {args.multiple}× it; headline metric and "
-        f"RankMe at the last step as mean ± half the range over seeds {', '.join(map(str, args.seeds))}; one "
+        "RankMe at the last step as mean ± half the range over the seeds listed; one "
         f"torch thread per run, {minutes:.0f} min of runs in all. Command: `{command}`.\n\n"
         + table(results, args.multiple)
     )

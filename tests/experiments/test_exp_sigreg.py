@@ -64,9 +64,12 @@ def test_table_is_built_from_saved_results(tmp_path, capsys):
                 for o, value in (("ema", ema), ("sigreg", sigreg)) for s in (10, 40)}  # fmt: skip
         result = {"metric": "linear probe", "steps": [10, 40], "random_init": 0.6, "runs": runs}
         (tmp_path / f"tjepa-{seed}.json").write_text(json.dumps(result))
+    table.main(["--domains", "tjepa", "ijepa", "--seeds", "0", "1", "2", "--results", str(tmp_path), "--no-readme",
+                "--saved-only"])  # fmt: skip
+    assert "| ijepa" not in capsys.readouterr().out
     table.main(["--domains", "tjepa", "--seeds", "0", "1", "--results", str(tmp_path), "--no-readme"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| tjepa"))
     assert row == (
-        "| tjepa | linear probe | 10 / 40 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
-        "| 0.830 ± 0.020 | 10.500 ± 0.500 / 10.500 ± 0.500 | 10.500 ± 0.500 / 10.500 ± 0.500 |"
+        "| tjepa | linear probe | 10 / 40 | 0 1 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
+        "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 |"
     )
