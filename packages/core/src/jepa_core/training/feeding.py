@@ -26,15 +26,18 @@ class Feeder:
     def __init__(self, accelerator, dataset: Dataset, collate, per_device_batch: int, args):
         self.accelerator, self.stream = accelerator, is_stream(dataset)
         generator = torch.Generator().manual_seed(args.seed)  # loader iterators never draw from the global RNG
+        pin = accelerator.device.type == "cuda"  # page-locked batches: the copies to the GPU overlap the step
         if self.stream:
             self.source = _distributed_stream(dataset, accelerator, args)
             self.samples = SeededStream(self.source, args.seed, accelerator.process_index)
             self.loader = DataLoader(self.samples, batch_size=per_device_batch, collate_fn=collate,
-                                     num_workers=args.num_workers, drop_last=True, generator=generator)  # fmt: skip
+                                     num_workers=args.num_workers, drop_last=True, generator=generator,
+                                     pin_memory=pin)  # fmt: skip
         else:
             loader = DataLoader(SeededSamples(dataset, args.seed), batch_size=per_device_batch,
                                 sampler=EpochSampler(len(dataset), args.seed), collate_fn=collate,
-                                num_workers=args.num_workers, drop_last=True, generator=generator)  # fmt: skip
+                                num_workers=args.num_workers, drop_last=True, generator=generator,
+                                pin_memory=pin)  # fmt: skip
             self.loader = accelerator.prepare(loader)
 
     def epoch_batches(self, epoch: int, skip: int):
