@@ -68,7 +68,7 @@ def test_gradients_change_the_positions_and_are_saved(tmp_path):
 
 
 def test_pretraining_forward_and_separate_predictor_gradient_map(tmp_path):
-    config = tiny()
+    config = tiny(objective="ema")  # the EMA target gets no gradient
     model = BrainJepaForPreTraining(config)
     assert model.predictor_positions() is None and not hasattr(model, "predictor_pos_embed")  # computed in forward
     assert model.gradient_positions().shape == (31 * 6, 16)
@@ -88,7 +88,7 @@ def test_pretraining_forward_and_separate_predictor_gradient_map(tmp_path):
 
 
 def test_l2_loss_option():
-    config = tiny(loss_type="l2")
+    config = tiny(loss_type="l2", objective="ema")  # the loss is the prediction loss alone
     model = BrainJepaForPreTraining(config)
     batch = BrainJepaMaskCollator(config, 0)([{"time_series": torch.randn(31, 96)} for _ in range(2)])
     output = model(**batch)
