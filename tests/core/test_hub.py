@@ -87,6 +87,14 @@ def test_model_card_minimal():
     assert card.data.eval_results is None and card.data.datasets is None
     assert "No evaluation results were recorded." in card.text and "Paper:" not in card.text
     assert 'AutoModel.from_pretrained(".")' in card.text
+    assert "an EMA copy" in card.text and "SIGReg" not in card.text
+
+
+def test_model_card_says_how_a_sigreg_model_was_trained():
+    from toy_domain import ToyConfig
+
+    text = model_card(ToyConfig(objective="sigreg"), library_name="jepa-core", domain="toy", paper_url=None)
+    assert "no EMA copy" in text and "SIGReg (LeJEPA)" in text and "an EMA copy)" not in text
 
 
 def test_model_card_model_index_from_evaluation():

@@ -124,7 +124,9 @@ def _original_layout(model: ImageJepaForPreTraining) -> dict:
 def test_import_original_checkpoint(tmp_path):
     torch.manual_seed(0)
     source = ImageJepaForPreTraining(
-        ImageJepaConfig.from_preset("tiny", num_attention_heads=3, hidden_size=192, pred_hidden_size=48)
+        ImageJepaConfig.from_preset(
+            "tiny", num_attention_heads=3, hidden_size=192, pred_hidden_size=48, objective="ema"
+        )
     )
     with torch.no_grad():
         for param in source.target.encoder.parameters():  # the target differs from the context encoder

@@ -47,7 +47,7 @@ def test_vit_tiny_parameter_count():
 
 
 def test_positions_are_fixed_sincos_and_init_is_rescaled():
-    config = ImageJepaConfig.from_preset("tiny")
+    config = ImageJepaConfig.from_preset("tiny", objective="ema")
     torch.manual_seed(0)
     model = ImageJepaForPreTraining(config)
     encoder = model.context_encoder
@@ -82,7 +82,7 @@ def test_encoder_keeps_only_given_indices():
 
 
 def test_pretraining_output_shapes_and_losses():
-    config = ImageJepaConfig.from_preset("tiny")
+    config = ImageJepaConfig.from_preset("tiny", objective="ema")  # I-JEPA's loss alone, an EMA target
     torch.manual_seed(0)
     model = ImageJepaForPreTraining(config)
     batch = _batch(config)
@@ -94,7 +94,7 @@ def test_pretraining_output_shapes_and_losses():
     out.loss.backward()
     assert model.context_encoder.patch_embed.proj.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.target.encoder.parameters())
-    l2_model = ImageJepaForPreTraining(ImageJepaConfig.from_preset("tiny", loss_type="l2"))
+    l2_model = ImageJepaForPreTraining(ImageJepaConfig.from_preset("tiny", loss_type="l2", objective="ema"))
     l2_model.load_state_dict(model.state_dict())
     l2 = l2_model(**batch)
     assert torch.allclose(l2.loss, F.mse_loss(l2.predictions, F.layer_norm(l2.targets, (96,))))

@@ -17,7 +17,7 @@ def test_domain_is_discoverable():
 
 
 def test_short_pretraining_lowers_the_loss_and_saves_the_target_encoder(tmp_path):
-    config = DOMAIN.config_class.from_preset("tiny", train_batch_size=32, max_steps=40)
+    config = DOMAIN.config_class.from_preset("tiny", train_batch_size=32, max_steps=40, objective="ema")
     torch.manual_seed(0)
     model = DOMAIN.pretraining_class(config)
     data = Subset(DOMAIN.default_dataset("train", config), range(512))

@@ -46,7 +46,7 @@ def losses(run: Path) -> list[float]:
 
 @pytest.mark.parametrize(
     ("domain", "extra", "port"),
-    [("ijepa", ["--batch-size", "8"], 29531), ("sar-jepa", ["--batch-size", "8"], 29533)],
+    [("ijepa", ["--batch-size", "8", "--set", "objective=ema"], 29531), ("sar-jepa", ["--batch-size", "8"], 29533)],
     ids=["ijepa-ema-target", "sar-jepa-fixed-target"],
 )
 def test_two_processes_save_once_and_resume_exactly(tmp_path, domain, extra, port):

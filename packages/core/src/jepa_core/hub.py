@@ -53,7 +53,9 @@ fine-tuning; it was pre-trained without labels.
 ## Training
 
 JEPA pre-training: a context encoder sees the visible part of each input and a predictor regresses the \
-embeddings that a target encoder (an EMA copy) gives the masked part; the loss lives in embedding space, \
+embeddings that {% if objective == "sigreg" %}the same encoder gives the masked part when it sees the whole input \
+(no EMA copy), while SIGReg (LeJEPA) pulls the projected embeddings towards an isotropic Gaussian{% else %}a \
+target encoder (an EMA copy) gives the masked part{% endif %}; the loss lives in embedding space, \
 with no pixel/value reconstruction and no negatives.
 {% if training_rows %}
 | Setting | Value |
@@ -159,6 +161,7 @@ def model_card(
         metric_rows=_rows(metrics),
         training_rows=_rows(training),
         hparam_rows=_rows(hparams),
+        objective=cfg.get("objective", "ema"),
     )
     return str(card)
 

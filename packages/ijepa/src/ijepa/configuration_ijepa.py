@@ -30,6 +30,7 @@ class ImageJepaConfig(JepaConfig):
         "tiny": _vit(
             96, 4, 4, 4, 32, pred_hidden_size=64, pred_num_hidden_layers=2, min_keep=4, eval_crop_ratio=1.0,
             train_batch_size=64, max_steps=300, learning_rate=5e-4, start_learning_rate=1e-4, warmup_ratio=0.1,
+            objective="sigreg",  # LeJEPA: probe 0.85 vs EMA 0.77 over 2 seeds; 0.85 vs 0.59 at 4× the steps
         ),
         "vit_tiny_16": _vit(192, 12, 3, 16),
         "vit_small_16": _vit(384, 12, 6, 16),
