@@ -1,6 +1,6 @@
-"""The README's main job, end to end: `jepa demo ijepa` pretrains the tiny preset on the embedded digits and
-its (EMA target) encoder beats a random-init encoder on the linear probe (the core's `evaluate_encoder` on the
-un-augmented train and test digits). Takes about 2–3 minutes on 2 idle cores (17 under heavy load)."""
+"""The README's main job, end to end: `jepa demo ijepa` pretrains the tiny preset (SIGReg objective) on the
+embedded digits and its encoder beats a random-init encoder on the linear probe (the core's `evaluate_encoder` on
+the un-augmented train and test digits). Takes about 2–3 minutes on 2 idle cores (17 under heavy load)."""
 
 from jepa_core.cli import main
 
