@@ -254,7 +254,9 @@ def sigreg_projector(width: int, dim: int) -> nn.Sequential:
     std the projections start near a point, where SIGReg's gradient vanishes (measured on I-JEPA tiny: the statistic
     stayed at its collapsed value for 100 steps while the encoder collapsed). The batch norm centres and scales
     them, as in LeJEPA's projector, so SIGReg acts from the first step."""
-    layers = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width), nn.GELU(), nn.Linear(width, dim))
+    # batch statistics only: running ones would be updated per process and differ between data-parallel ranks
+    norm = nn.BatchNorm1d(width, track_running_stats=False)
+    layers = nn.Sequential(nn.Linear(width, width), norm, nn.GELU(), nn.Linear(width, dim))
     for layer in (layers[0], layers[3]):
         layer.init_std = layer.in_features**-0.5
     return layers
