@@ -16,59 +16,45 @@ It prints the table and, unless `--no-readme`, rewrites the `sigreg_table` secti
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from .demo_path import ROOT, demo_steps, in_fresh_process, pretrain_and_probe
+
 README = ROOT / "README.md"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from readme_section import write_section  # noqa: E402  (the benchmarks' marked-section writer)
 
 DOMAINS = ("ijepa", "ajepa", "ecg-jepa", "brain-jepa", "sar-jepa", "tjepa", "stem-jepa", "tsjepa")
 OBJECTIVES = ("ema", "sigreg")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 
 
 def worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> dict:
-    """Every (objective, steps) run of one domain and seed, and the random-init probe, in this process. The demo's
-    step count is the tiny preset's `max_steps`."""
+    """Every (objective, steps) run of one domain and seed, and the random-init probe, in this process."""
     import torch
-    from jepa_core.cli import build_parser, run_pretraining
     from jepa_core.domain import get_domain
     from jepa_core.evaluation import evaluate_encoder
     from jepa_core.processing import load_processor
     from transformers import AutoModel
 
     domain, runs = get_domain(name), {}
-    base = max(1, round(scale * domain.config_class.from_preset("tiny").max_steps))
+    base = max(1, round(scale * demo_steps(name)))
     step_counts = [base, multiple * base]
     with tempfile.TemporaryDirectory() as tmp:
         for objective in OBJECTIVES:
             for steps in step_counts:
-                started = time.time()
-                argv = ["pretrain", name, "--preset", "tiny", "--max-steps", str(steps), "--seed", str(seed),
-                        "--threads", str(threads), "--output-dir", f"{tmp}/{objective}-{steps}", "--overwrite",
-                        "--save-every", str(10**9), "--set", f"objective={objective}"]  # fmt: skip
-                output_dir, _, train = run_pretraining(domain, build_parser().parse_args(argv))
-                encoder = AutoModel.from_pretrained(output_dir)
-                processor = load_processor(output_dir, domain.processor_class)
-                evaluation = evaluate_encoder(domain, encoder, processor)
-                runs[f"{objective}@{steps}"] = {
-                    "headline": evaluation.headline_value,
-                    "rankme": train["final_rankme"],
-                    "seconds": time.time() - started,
-                }
+                run = pretrain_and_probe(name, seed, steps, threads, Path(tmp, f"{objective}-{steps}"),
+                                         [f"objective={objective}"])  # fmt: skip
+                runs[f"{objective}@{steps}"] = {key: run[key] for key in ("headline", "rankme", "seconds")}
         torch.manual_seed(seed)  # as `jepa demo`: a fresh encoder of the run's config, the run's processor
+        encoder = AutoModel.from_pretrained(run["output_dir"])
+        processor = load_processor(run["output_dir"], domain.processor_class)
         random_init = evaluate_encoder(domain, type(encoder)(encoder.config), processor)
-    metric = evaluation.headline
-    return {"metric": metric, "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
+    return {"metric": run["metric"], "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
 
 
 def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict | None:
@@ -79,15 +65,12 @@ def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict | None:
         return {**json.loads(path.read_text()), "seed": seed}
     if args.saved_only:
         return None
-    command = [sys.executable, "-m", "experiments.sigreg.table", "--worker", name, str(seed), "--scale",
-               str(args.scale), "--multiple", str(args.multiple), "--threads", str(args.threads)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
-    if result.returncode:
-        raise RuntimeError(f"{name} seed {seed} failed:\n{result.stderr[-3000:]}")
+    options = ["--scale", str(args.scale), "--multiple", str(args.multiple), "--threads", str(args.threads)]
+    result = in_fresh_process("experiments.sigreg.table", [name, str(seed), *options])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.stdout.strip().splitlines()[-1] + "\n")
+    path.write_text(json.dumps(result) + "\n")
     print(f"{name} seed {seed}: {path.read_text().strip()}", flush=True)
-    return {**json.loads(path.read_text()), "seed": seed}
+    return {**result, "seed": seed}
 
 
 def cell(values: list[float | None], digits: int = 3) -> str:

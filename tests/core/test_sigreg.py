@@ -85,3 +85,18 @@ def test_the_step_seeding_the_directions_is_read_from_the_buffer_once_and_after_
         expected = sigreg(model.sigreg_projector(hidden.mean(dim=1)), 7, model.config.sigreg_num_directions)
     assert parts["sigreg"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert int(model.sigreg_step) == 8 == model._host_sigreg_step
+
+
+@pytest.mark.parametrize("embeddings", ["pooled", "tokens"])
+def test_sigreg_sees_one_sample_per_input_or_per_token(embeddings):
+    from toy_domain import ToyConfig, ToyForPreTraining
+
+    config = ToyConfig.from_preset("tiny", objective="sigreg", sigreg_embeddings=embeddings, sigreg_weight=1.0)
+    model = ToyForPreTraining(config).train()
+    hidden = torch.randn(4, 5, config.hidden_size) + torch.linspace(-2, 2, 5)[:, None]  # tokens differ by position
+    loss, parts = model.objective_loss(torch.tensor(0.0), hidden)
+    samples = hidden.mean(dim=1) if embeddings == "pooled" else hidden.flatten(0, 1)
+    expected = sigreg(model.sigreg_projector(samples), 0, config.sigreg_num_directions)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6) == parts["sigreg"].item()
+    with pytest.raises(ValueError, match="sigreg_embeddings must be one of"):
+        ToyConfig(objective="sigreg", sigreg_embeddings="cls")

@@ -73,3 +73,25 @@ def test_table_is_built_from_saved_results(tmp_path, capsys):
         "| tjepa | linear probe | 10 / 40 | 0 1 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
         "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 |"
     )
+
+
+def test_variants_are_read_from_saved_results_and_summarised(tmp_path, capsys):
+    """Saved runs are not run again; each (domain, variant) row is the mean ± half the range over the seeds."""
+    from experiments.sigreg import variants
+
+    for variant, headline in (("pooled", 0.80), ("tokens", 0.90)):
+        for seed in (0, 1):
+            losses = {"prediction": 0.1, "sigreg": 2.0 + seed}
+            result = {"settings": ["objective=sigreg"], "metric": "linear probe", "headline": headline + 0.02 * seed,
+                      "rankme": 20.0 + seed, "losses": losses, "seconds": 60.0}  # fmt: skip
+            (tmp_path / f"tjepa-{variant}-7-{seed}.json").write_text(json.dumps(result))
+    tokens = ["tokens", "objective=sigreg", "sigreg_embeddings=tokens"]
+    variants.main(["--domains", "tjepa", "--steps", "7", "--results", str(tmp_path), "--variant", "pooled",
+                   "objective=sigreg", "--variant", *tokens])  # fmt: skip
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tjepa")]
+    assert rows == [
+        "| tjepa | pooled | 7 | 0 1 | linear probe 0.810 ± 0.010 | 20.5 ± 0.5 | prediction 0.100 ± 0.000, "
+        "sigreg 2.500 ± 0.500 | 1.0 |",
+        "| tjepa | tokens | 7 | 0 1 | linear probe 0.910 ± 0.010 | 20.5 ± 0.5 | prediction 0.100 ± 0.000, "
+        "sigreg 2.500 ± 0.500 | 1.0 |",
+    ]
