@@ -160,6 +160,9 @@ class EcgJepaConfig(EcgConfigBase):
     normalize_targets: bool = False
     ema_momentum_start: float = 0.998
     ema_momentum_end: float = 0.9995
+    # SIGReg (objective="sigreg") on every lead-patch token: macro AUC 0.795 vs 0.712 pooled at 1200 tiny steps,
+    # 0.703 vs 0.694 at 300 (experiments/sigreg/README.md)
+    sigreg_embeddings: str = "tokens"
     learning_rate: float = 1e-3
     start_learning_rate: float = 1e-6
     final_learning_rate: float = 1e-6
