@@ -5,9 +5,11 @@ each seed, one fresh process (this script with `--worker`) runs the demo's code 
 and `objective=sigreg`, each at the demo's step count and at `--multiple` × it (the schedule stretched to the
 longer run) — and probes a random-init encoder once, as the demo does. Cells are the headline metric as mean ±
 half the range over seeds; RankMe is the trainer's monitor at the last step (centred, last 512 pooled target
-embeddings). `--scale` multiplies every step count (e.g. 0.05 for a smoke run). Each (domain, seed) result is
-kept in `--results` (`experiments/sigreg/results/` at scale 1) and not run again, so an interrupted table resumes;
-`--jobs` runs that many workers side by side. Run from the repository root:
+embeddings); SIGReg runs record which embeddings SIGReg saw (the domain's `sigreg_embeddings`). `--scale`
+multiplies every step count (e.g. 0.05 for a smoke run). Each (domain, seed) result is kept in `--results`
+(`experiments/sigreg/results/` at scale 1) and its saved runs are not run again: an interrupted table resumes, and
+deleting one run from a result file (e.g. after a default changed) reruns only that run. `--jobs` runs that many
+workers side by side. Run from the repository root:
 
     uv run --no-sync python -m experiments.sigreg.table [--domains ijepa tjepa] [--seeds 0 1 2] [--jobs 2]
 
@@ -33,40 +35,52 @@ DOMAINS = ("ijepa", "ajepa", "ecg-jepa", "brain-jepa", "sar-jepa", "tjepa", "ste
 OBJECTIVES = ("ema", "sigreg")
 
 
-def worker(name: str, seed: int, scale: float, multiple: int, threads: int) -> dict:
-    """Every (objective, steps) run of one domain and seed, and the random-init probe, in this process."""
+def step_counts(name: str, scale: float, multiple: int) -> list[int]:
+    """The demo's step count (times `scale`) and `multiple` × it."""
+    base = max(1, round(scale * demo_steps(name)))
+    return [base, multiple * base]
+
+
+def worker(name: str, seed: int, scale: float, multiple: int, threads: int, keys: list[str] | None = None) -> dict:
+    """The (objective, steps) runs of one domain and seed named by `keys` ("sigreg@300"; default: all), and the
+    random-init probe, in this process."""
     import torch
     from jepa_core.domain import get_domain
     from jepa_core.evaluation import evaluate_encoder
     from jepa_core.processing import load_processor
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
 
-    domain, runs = get_domain(name), {}
-    base = max(1, round(scale * demo_steps(name)))
-    step_counts = [base, multiple * base]
+    domain, runs, counts = get_domain(name), {}, step_counts(name, scale, multiple)
+    keys = keys or [f"{objective}@{steps}" for objective in OBJECTIVES for steps in counts]
     with tempfile.TemporaryDirectory() as tmp:
-        for objective in OBJECTIVES:
-            for steps in step_counts:
-                run = pretrain_and_probe(name, seed, steps, threads, Path(tmp, f"{objective}-{steps}"),
-                                         [f"objective={objective}"])  # fmt: skip
-                runs[f"{objective}@{steps}"] = {key: run[key] for key in ("headline", "rankme", "seconds")}
+        for key in keys:
+            objective = key.split("@")[0]
+            run = pretrain_and_probe(name, seed, int(key.split("@")[1]), threads, Path(tmp, key.replace("@", "-")),
+                                     [f"objective={objective}"])  # fmt: skip
+            runs[key] = {field: run[field] for field in ("headline", "rankme", "seconds")}
+            if objective == "sigreg":
+                runs[key]["sigreg_embeddings"] = AutoConfig.from_pretrained(run["output_dir"]).sigreg_embeddings
         torch.manual_seed(seed)  # as `jepa demo`: a fresh encoder of the run's config, the run's processor
         encoder = AutoModel.from_pretrained(run["output_dir"])
         processor = load_processor(run["output_dir"], domain.processor_class)
         random_init = evaluate_encoder(domain, type(encoder)(encoder.config), processor)
-    return {"metric": run["metric"], "steps": step_counts, "random_init": random_init.headline_value, "runs": runs}
+    return {"metric": run["metric"], "steps": counts, "random_init": random_init.headline_value, "runs": runs}
 
 
 def run_worker(name: str, seed: int, args: argparse.Namespace) -> dict | None:
-    """The worker's result for (name, seed): read from `args.results` if there, else (unless `--saved-only`) run
-    in a fresh process and saved there."""
+    """The worker's result for (name, seed): the runs saved in `args.results`, the missing ones (unless
+    `--saved-only`) run in a fresh process and saved there with them."""
     path = Path(args.results) / f"{name}-{seed}.json"
-    if path.exists():
-        return {**json.loads(path.read_text()), "seed": seed}
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    keys = [f"{o}@{s}" for o in OBJECTIVES for s in step_counts(name, args.scale, args.multiple)]
+    missing = [key for key in keys if key not in saved["runs"]]
+    if not missing:
+        return {**saved, "seed": seed}
     if args.saved_only:
         return None
     options = ["--scale", str(args.scale), "--multiple", str(args.multiple), "--threads", str(args.threads)]
-    result = in_fresh_process("experiments.sigreg.table", [name, str(seed), *options])
+    result = in_fresh_process("experiments.sigreg.table", [name, str(seed), *options, "--runs", *missing])
+    result["runs"] = {key: {**saved["runs"], **result["runs"]}[key] for key in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result) + "\n")
     print(f"{name} seed {seed}: {path.read_text().strip()}", flush=True)
@@ -83,9 +97,9 @@ def cell(values: list[float | None], digits: int = 3) -> str:
 
 
 def table(results: dict[str, list[dict]], multiple: int) -> str:
-    header = (f"| domain | headline metric | steps | seeds | random init | EMA | EMA {multiple}× | SIGReg "
-              f"| SIGReg {multiple}× | RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× |")  # fmt: skip
-    lines = [header, "|" + "---|" * 11]
+    header = (f"| domain | headline metric | steps | seeds | random init | EMA | EMA {multiple}× | SIGReg | SIGReg "
+              f"{multiple}× | RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× | SIGReg on |")  # fmt: skip
+    lines = [header, "|" + "---|" * 12]
     for name, per_seed in results.items():
         short, long = per_seed[0]["steps"]
         runs = {key: {field: [r["runs"][key][field] for r in per_seed] for field in ("headline", "rankme")}
@@ -94,8 +108,10 @@ def table(results: dict[str, list[dict]], multiple: int) -> str:
         ranks = [" / ".join(cell(runs[f"{o}@{s}"]["rankme"], 1) for s in (short, long)) for o in OBJECTIVES]
         random_init = cell([r["random_init"] for r in per_seed])
         seeds = " ".join(str(r["seed"]) for r in per_seed)
+        embeddings = sorted({run.get("sigreg_embeddings", "–") for r in per_seed for key, run in r["runs"].items()
+                             if key.startswith("sigreg")})  # fmt: skip
         lines.append(f"| {name} | {per_seed[0]['metric']} | {short} / {long} | {seeds} | {random_init} | "
-                     + " | ".join(heads + ranks) + " |")  # fmt: skip
+                     + " | ".join(heads + ranks + [", ".join(embeddings)]) + " |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -111,9 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--saved-only", action="store_true", help="run nothing: the table of the saved results")
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
     parser.add_argument("--worker", nargs=2, metavar=("DOMAIN", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--runs", nargs="+", help=argparse.SUPPRESS)  # the worker's runs, e.g. sigreg@300
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.scale, args.multiple, args.threads)))
+        name, seed = args.worker[0], int(args.worker[1])
+        print(json.dumps(worker(name, seed, args.scale, args.multiple, args.threads, args.runs)))
         return
 
     if args.results is None:
@@ -133,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         "## SIGReg (LeJEPA) vs the EMA recipe\n\n"
         f"Each domain's demo (tiny preset, embedded data, the core's probes) with `--set objective=ema` and "
         f"`--set objective=sigreg`, at the demo's step count and at {args.multiple}× it; headline metric and "
-        "RankMe at the last step as mean ± half the range over the seeds listed; one "
+        "RankMe at the last step as mean ± half the range over the seeds listed; SIGReg on: the embeddings SIGReg "
+        "saw (the domain's `sigreg_embeddings`: pooled per input or every token); one "
         f"torch thread per run, {minutes:.0f} min of runs in all. Command: `{command}`.\n\n"
         + table(results, args.multiple)
     )

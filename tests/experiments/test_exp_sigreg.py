@@ -11,6 +11,7 @@ from jepa_core.sigreg import epps_pulley
 from experiments.implicit_bias.study import DATA
 from experiments.sigreg import deep_linear
 from experiments.sigreg.deep_linear import directions, loss_and_grads, sigreg_and_grad
+from experiments.sigreg.demo_path import demo_steps
 
 
 def torch_loss(layers, predictor, weight, stop_gradient, squares):
@@ -62,17 +63,48 @@ def test_table_is_built_from_saved_results(tmp_path, capsys):
     for seed, (ema, sigreg) in enumerate([(0.70, 0.80), (0.74, 0.84)]):
         runs = {f"{o}@{s}": {"headline": value + 0.01 * (s == 40), "rankme": 10.0 + seed, "seconds": 30.0}
                 for o, value in (("ema", ema), ("sigreg", sigreg)) for s in (10, 40)}  # fmt: skip
+        runs["sigreg@10"]["sigreg_embeddings"] = runs["sigreg@40"]["sigreg_embeddings"] = "tokens"
         result = {"metric": "linear probe", "steps": [10, 40], "random_init": 0.6, "runs": runs}
         (tmp_path / f"tjepa-{seed}.json").write_text(json.dumps(result))
+    scale = ["--scale", str(10 / demo_steps("tjepa"))]  # the saved runs' step counts
     table.main(["--domains", "tjepa", "ijepa", "--seeds", "0", "1", "2", "--results", str(tmp_path), "--no-readme",
-                "--saved-only"])  # fmt: skip
-    assert "| ijepa" not in capsys.readouterr().out
-    table.main(["--domains", "tjepa", "--seeds", "0", "1", "--results", str(tmp_path), "--no-readme"])
+                "--saved-only", *scale])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| ijepa" not in printed and "| tjepa | linear probe | 10 / 40 | 0 1 |" in printed
+    table.main(["--domains", "tjepa", "--seeds", "0", "1", "--results", str(tmp_path), "--no-readme", *scale])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| tjepa"))
     assert row == (
         "| tjepa | linear probe | 10 / 40 | 0 1 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
-        "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 |"
+        "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 | tokens |"
     )
+
+
+def test_table_reruns_only_the_runs_missing_from_a_saved_result(tmp_path, monkeypatch):
+    """A run deleted from a saved result (e.g. after a default changed) is the only one run again; the others and
+    their order are kept."""
+    from experiments.sigreg import table
+
+    saved = {f"{o}@{s}": {"headline": 0.5, "rankme": 9.0, "seconds": 1.0} for o in table.OBJECTIVES for s in (10, 40)}
+    del saved["sigreg@40"]
+    (tmp_path / "tjepa-0.json").write_text(json.dumps({"metric": "m", "steps": [10, 40], "random_init": 0.4,
+                                                       "runs": saved}))  # fmt: skip
+    calls = []
+
+    def fake_worker(module, args):
+        calls.append(args)
+        new = {"headline": 0.9, "rankme": 20.0, "seconds": 2.0, "sigreg_embeddings": "pooled"}
+        return {"metric": "m", "steps": [10, 40], "random_init": 0.4, "runs": {"sigreg@40": new}}
+
+    monkeypatch.setattr(table, "in_fresh_process", fake_worker)
+    table.main(["--domains", "tjepa", "--seeds", "0", "--results", str(tmp_path), "--no-readme",
+                "--scale", str(10 / demo_steps("tjepa"))])  # fmt: skip
+    assert [args[args.index("--runs") + 1 :] for args in calls] == [["sigreg@40"]]
+    result = json.loads((tmp_path / "tjepa-0.json").read_text())
+    assert list(result["runs"]) == ["ema@10", "ema@40", "sigreg@10", "sigreg@40"]
+    assert result["runs"]["sigreg@10"]["headline"] == 0.5 and result["runs"]["sigreg@40"]["headline"] == 0.9
+    table.main(["--domains", "tjepa", "--seeds", "0", "--results", str(tmp_path), "--no-readme",
+                "--scale", str(10 / demo_steps("tjepa"))])  # fmt: skip
+    assert len(calls) == 1
 
 
 def test_variants_are_read_from_saved_results_and_summarised(tmp_path, capsys):
