@@ -7,7 +7,9 @@ EMA update; the timed step includes all of it. All variants read the same seeded
 run interleaved, one step each per round, with a burst of dense matmuls in fp32 and bf16 per round, so that
 they share the machine's load; the matmul rate is the best burst. Model FLOPs (torch.utils.flop_counter,
 forward + backward) are counted on our model for each step's token counts; the share of the matmul rate is the
-achieved FLOP/s of the timed steps over that rate.
+achieved FLOP/s of the timed steps over that rate. One step of each precision is recorded (`MatmulRecorder`) and
+its matrix products are timed alone in every round: the kernels' own rate on the step's shapes, which bounds the
+share the whole step can reach.
 
 Variants: ours (predictor MLP ratio 4) in fp32 and bf16 autocast; with the `bench` group installed, lightly's
 I-JEPA modules (`IJEPABackbone` encoder + EMA copy, `IJEPAPredictor`) against ours at lightly's predictor MLP
@@ -36,6 +38,7 @@ from jepa_core.ema import ema_update
 from jepa_core.training import build_optimizer
 from jepa_core.training.trainer import compile_trunks
 from readme_section import write_section
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 BATCH, DTYPES = 8, {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -151,6 +154,56 @@ def matmul_burst(dtype: torch.dtype, size: int = 2048, repeats: int = 3) -> floa
     return 2 * size**3 / best
 
 
+class MatmulRecorder(TorchDispatchMode):
+    """Records the operands (shape, stride, dtype) of every matrix product run under it, autograd's included."""
+
+    PRODUCTS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in self.PRODUCTS:
+            operands = [(a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a for a in args]
+            self.calls.append((func, operands, kwargs or {}))
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class StepMatmuls:
+    """One step's matrix products on stand-in operands of the same shapes, strides and dtypes, to time them alone:
+    how fast the library's kernels run on the step's own shapes bounds how fast the step can be."""
+
+    calls: list
+    model_flops: int  # the whole step's, by torch.utils.flop_counter
+    flops: int = 0
+
+    def __post_init__(self):
+        def stand_in(operand):
+            if not isinstance(operand, tuple):
+                return operand
+            shape, stride, dtype = operand
+            return torch.empty_strided(shape, stride, dtype=dtype).normal_()
+
+        self.calls = [(func, [stand_in(a) for a in args], kwargs) for func, args, kwargs in self.calls]
+        for _, args, _ in self.calls:
+            first, second = args[-2], args[-1]  # addmm: (bias, mat1, mat2)
+            self.flops += 2 * first.shape[:-1].numel() * first.shape[-1] * second.shape[-1]
+
+    def seconds(self) -> float:
+        start = clock()
+        for func, args, kwargs in self.calls:
+            func(*args, **kwargs)
+        return clock() - start
+
+
+def record_matmuls(variant: "Variant") -> StepMatmuls:
+    with FlopCounterMode(display=False) as counter, MatmulRecorder() as recorder:
+        variant.step(timed=False)
+    return StepMatmuls(recorder.calls, counter.get_total_flops())
+
+
 def step_flops(pred_mlp_ratio: float, shapes: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """Forward + backward FLOPs of our model for each (context tokens, target tokens) met in the timed steps."""
     config = step_config(pred_mlp_ratio)
@@ -170,19 +223,27 @@ def step_flops(pred_mlp_ratio: float, shapes: set[tuple[int, int]]) -> dict[tupl
     return flops
 
 
-def run(variants: list[Variant], steps: int, warmup: int) -> dict[str, float]:
-    """Warm every variant up, then `steps` interleaved rounds; returns the best matmul rate per precision."""
+def run(variants: list[Variant], steps: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Warm every variant up (the last warm-up step of the first variant of each precision records its matrix
+    products), then `steps` interleaved rounds. Returns the best dense matmul rate per precision, and the best rate
+    of the recorded step's matrix products run alone."""
+    matmuls = {}
     for variant in variants:
-        for _ in range(warmup):
+        for _ in range(warmup - 1):
             variant.step(timed=False)
-    peaks = dict.fromkeys(DTYPES, 0.0)
+        if variant.precision in matmuls:
+            variant.step(timed=False)
+        else:
+            matmuls[variant.precision] = record_matmuls(variant)
+    peaks, own = dict.fromkeys(DTYPES, 0.0), dict.fromkeys(DTYPES, 0.0)
     for round_ in range(steps):
         for variant in variants:
             variant.step()
         for name, dtype in DTYPES.items():
             peaks[name] = max(peaks[name], matmul_burst(dtype))
+            own[name] = max(own[name], matmuls[name].flops / matmuls[name].seconds())
         print(f"round {round_ + 1}/{steps}", flush=True)
-    return peaks
+    return peaks, {name: (rate, matmuls[name]) for name, rate in own.items()}
 
 
 def summary(variant: Variant, flops: dict, peak: float) -> dict:
@@ -246,13 +307,18 @@ def main() -> None:
     if has_lightly:
         variants += [Variant(f"ours MLP 192 {p}", p, 1.0, ours) for p in DTYPES]
         variants += [Variant(f"lightly {p}", p, 1.0, lightly_peer) for p in DTYPES]
-    peaks = run(variants, args.steps, args.warmup)
+    peaks, own = run(variants, args.steps, args.warmup)
     ratios = {v.pred_mlp_ratio for v in variants}
     shapes = {ratio: {s for v in variants if v.pred_mlp_ratio == ratio for s in v.shapes} for ratio in ratios}
     flops = {ratio: step_flops(ratio, shapes[ratio]) for ratio in ratios}
     results = {v.name: summary(v, flops, peaks[v.precision]) for v in variants}
     for name, result in results.items():
         print(name, {k: round(v, 3) for k, v in result.items()}, flush=True)
+    own_text = "; ".join(
+        f"{precision}: {len(matmuls.calls)} products carrying {100 * matmuls.flops / matmuls.model_flops:.0f} % of "
+        f"the step's model FLOPs, {rate / 1e9:.1f} GFLOP/s = {100 * rate / peaks[precision]:.0f} % of the matmul rate"
+        for precision, (rate, matmuls) in own.items()
+    )
     inference = encoder_inference(max(3, args.steps))
     print("inference", inference)
 
@@ -309,6 +375,12 @@ def main() -> None:
             "| share of matmul rate |",
             "|---|---|---|---|---|---|---|",
             *main_rows,
+            "",
+            "The step's own matrix products (recorded from one step of each precision, forward and backward, and "
+            "run back to back on stand-in operands of the same shapes, strides and dtypes, timed in the same rounds) "
+            f"show how fast the library's kernels are on these shapes: {own_text}. Their rate bounds the step's "
+            "share: the rest of the step (attention's softmax, GELU, layer norms, casts, AdamW, EMA, the collator) "
+            "only adds time.",
             "",
             *peer_text,
             "",
