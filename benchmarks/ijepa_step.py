@@ -223,10 +223,10 @@ def step_flops(pred_mlp_ratio: float, shapes: set[tuple[int, int]]) -> dict[tupl
     return flops
 
 
-def run(variants: list[Variant], steps: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:
+def run(variants: list[Variant], steps: int, warmup: int) -> tuple[dict, dict]:
     """Warm every variant up (the last warm-up step of the first variant of each precision records its matrix
-    products), then `steps` interleaved rounds. Returns the best dense matmul rate per precision, and the best rate
-    of the recorded step's matrix products run alone."""
+    products), then `steps` interleaved rounds. Returns the best dense matmul rate per precision, and per precision
+    (the best rate of the recorded step's matrix products run alone, those products)."""
     matmuls = {}
     for variant in variants:
         for _ in range(warmup - 1):

@@ -54,8 +54,8 @@ def worker(name: str, seed: int, scale: float, multiple: int, threads: int, keys
     keys = keys or [f"{objective}@{steps}" for objective in OBJECTIVES for steps in counts]
     with tempfile.TemporaryDirectory() as tmp:
         for key in keys:
-            objective = key.split("@")[0]
-            run = pretrain_and_probe(name, seed, int(key.split("@")[1]), threads, Path(tmp, key.replace("@", "-")),
+            objective, steps = key.split("@")
+            run = pretrain_and_probe(name, seed, int(steps), threads, Path(tmp, f"{objective}-{steps}"),
                                      [f"objective={objective}"])  # fmt: skip
             runs[key] = {field: run[field] for field in ("headline", "rankme", "seconds")}
             if objective == "sigreg":
