@@ -102,14 +102,20 @@ def test_sigreg_sees_one_sample_per_input_or_per_token(embeddings):
         ToyConfig(objective="sigreg", sigreg_embeddings="cls")
 
 
-def test_its_gradient_is_the_gradient_of_the_definition():
+@pytest.mark.parametrize("chunk_rows", [None, 7])
+def test_value_and_gradient_are_those_of_the_definition(chunk_rows, monkeypatch):
+    if chunk_rows:  # rows in chunks of 7 (the last one shorter), as long inputs go
+        monkeypatch.setattr("jepa_core.sigreg.CHUNK_ELEMENTS", 12 * chunk_rows)
     x = (1.5 * _gaussian(300, 12) + 0.3).requires_grad_(True)
-    epps_pulley(x).sum().backward()
+    statistic = epps_pulley(x)
+    statistic.sum().backward()
     exact = x.detach().double().requires_grad_(True)
     t = torch.linspace(0, 3, 17, dtype=torch.double)
     angles = exact[:, :, None] * t
     err = (angles.cos().mean(0) - torch.exp(-(t**2) / 2)) ** 2 + angles.sin().mean(0) ** 2
     w = torch.full((17,), 3 / 16, dtype=torch.double)
     w[[0, -1]] /= 2
-    (300 * (err * w * torch.exp(-(t**2) / 2)).sum()).backward()
+    expected = 300 * (err * w * torch.exp(-(t**2) / 2)).sum(-1)
+    expected.sum().backward()
+    assert torch.allclose(statistic.double(), expected, rtol=1e-4, atol=1e-5)
     assert torch.allclose(x.grad.double(), exact.grad, rtol=1e-4, atol=1e-6 * exact.grad.abs().max().item())

@@ -19,27 +19,52 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+CHUNK_ELEMENTS = 2**17  # rows of x per chunk × M: the recurrence's few (chunk, M) tensors stay in a core's cache
+
+
+def _harmonics(angles: Tensor, count: int):
+    """(cos kθ, sin kθ) for k = 1 … count, θ = `angles`, by the Chebyshev recurrence f_k = 2 cos θ · f_{k−1} −
+    f_{k−2}: one cosine and one sine, then two multiply-adds per knot."""
+    current = (angles.cos(), angles.sin())
+    twice_cos, previous = 2 * current[0], (1.0, 0.0)
+    yield current
+    for _ in range(count - 1):
+        previous, current = current, tuple((twice_cos * c).sub_(p) for c, p in zip(current, previous, strict=True))
+        yield current
+
 
 class _CharacteristicSums(torch.autograd.Function):
-    """(Σ_n cos(t_k x_nm), Σ_n sin(t_k x_nm)) as (2, M, K) for x (N, M) and knots t (K,).
+    """(Σ_n cos(t_k x_nm), Σ_n sin(t_k x_nm)) as (2, M, K) for x (N, M) on the knots t_k = k·h, k = 0 … K − 1.
 
-    Autograd of the plain expression recomputes cos and sin of all N·M·K angles in the backward pass; here the
-    forward keeps them, and the gradient is ∂/∂x_nm = Σ_k t_k (g_sin,mk cos(t_k x_nm) − g_cos,mk sin(t_k x_nm)):
-    1.7–2.3× faster SIGReg forward + backward on a CPU (benchmarks/README.md), for twice the saved memory. No
-    double backward."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, t: Tensor) -> Tensor:
-        angles = x[:, :, None] * t
-        cos, sin = angles.cos(), angles.sin()
-        ctx.save_for_backward(cos, sin, t)
-        return torch.stack([cos.sum(0), sin.sum(0)])
+    Evenly spaced knots make t_k x the k-th multiple of θ = h·x, so `_harmonics` gives every knot from one cosine
+    and one sine; rows go in cache-sized chunks and nothing of size N·M·K is stored. The backward pass runs the
+    recurrence again: ∂/∂x_nm = Σ_k t_k (g_sin,mk cos(t_k x_nm) − g_cos,mk sin(t_k x_nm)). In fp32 the recurrence's
+    rounding error grows at most ~k²·ε (< 2e-5 at 17 knots). 5–6× faster than sine and cosine of every angle
+    (forward + backward, (12000, 256) on 2 CPU threads). No double backward."""
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        cos, sin, t = ctx.saved_tensors
-        grad_cos, grad_sin = grad * t
-        return (cos * grad_sin).sum(-1) - (sin * grad_cos).sum(-1), None
+    def forward(ctx, x: Tensor, spacing: float, num_knots: int) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.spacing, ctx.num_knots = spacing, num_knots
+        sums = torch.zeros(2, x.shape[1], num_knots, device=x.device)
+        sums[0, :, 0] = x.shape[0]
+        for chunk in x.split(max(1, CHUNK_ELEMENTS // x.shape[1])):
+            for k, (cos, sin) in enumerate(_harmonics(chunk * spacing, num_knots - 1), start=1):
+                sums[0, :, k] += cos.sum(0)
+                sums[1, :, k] += sin.sum(0)
+        return sums
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        knots = ctx.spacing * torch.arange(ctx.num_knots, device=grad.device)
+        grad_cos, grad_sin = grad * knots
+        result = torch.zeros_like(x)
+        rows = max(1, CHUNK_ELEMENTS // x.shape[1])
+        for chunk, out in zip(x.split(rows), result.split(rows), strict=True):
+            for k, (cos, sin) in enumerate(_harmonics(chunk * ctx.spacing, ctx.num_knots - 1), start=1):
+                out.addcmul_(cos, grad_sin[:, k]).addcmul_(sin, grad_cos[:, k], value=-1)
+        return result, None, None
 
 
 def epps_pulley(projections: Tensor, num_knots: int = 17, t_max: float = 3.0) -> Tensor:
@@ -52,7 +77,7 @@ def epps_pulley(projections: Tensor, num_knots: int = 17, t_max: float = 3.0) ->
     trapezoid = torch.full_like(t, t_max / (num_knots - 1))
     trapezoid[[0, -1]] /= 2
     weights = trapezoid * gaussian
-    sums = _CharacteristicSums.apply(x, t)  # (2, M, K)
+    sums = _CharacteristicSums.apply(x, t_max / (num_knots - 1), num_knots)  # (2, M, K)
     count = torch.tensor(float(x.shape[0]), device=x.device)
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         from torch.distributed.nn.functional import all_reduce
