@@ -76,30 +76,52 @@ def test_the_step_seeding_the_directions_is_read_from_the_buffer_once_and_after_
     model = ToyForPreTraining(ToyConfig.from_preset("tiny", objective="sigreg")).train()
     hidden = torch.randn(4, 5, model.config.hidden_size)
     for _ in range(2):
-        model.objective_loss(torch.tensor(0.0), hidden)
+        model.objective_loss(torch.tensor(0.0), hidden, hidden[:, :2])
     assert int(model.sigreg_step) == 2 and model._host_sigreg_step == 2
     model.load_state_dict({**model.state_dict(), "sigreg_step": torch.tensor(7)})
     assert model._host_sigreg_step is None
     with torch.no_grad():
-        _, parts = model.objective_loss(torch.tensor(0.0), hidden)
+        _, parts = model.objective_loss(torch.tensor(0.0), hidden, hidden[:, :2])
         expected = sigreg(model.sigreg_projector(hidden.mean(dim=1)), 7, model.config.sigreg_num_directions)
     assert parts["sigreg"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert int(model.sigreg_step) == 8 == model._host_sigreg_step
 
 
+@pytest.mark.parametrize(("view", "stop_gradient", "graph"), [("context", True, False), ("context", False, True),
+                                                             ("full", True, True)])  # fmt: skip
+def test_the_full_input_pass_builds_a_graph_only_when_something_needs_its_gradient(view, stop_gradient, graph):
+    """SIGReg on the context view with stop-gradient: the full-input pass runs without autograd (an EMA step's
+    cost), and the encoder still gets SIGReg's and the prediction's gradients through the context."""
+    from toy_domain import ToyConfig, ToyForPreTraining, ToySignals, toy_collator
+
+    config = ToyConfig.from_preset("tiny", objective="sigreg", sigreg_view=view, sigreg_stop_gradient=stop_gradient)
+    model = ToyForPreTraining(config).train()
+    batch = toy_collator(config)([ToySignals()[i] for i in range(4)])
+    targets, hidden = model.target({"input_values": batch["input_values"]}, batch["target_indices"])
+    assert hidden.requires_grad is graph and targets.requires_grad is not stop_gradient
+    model(**batch).loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.context_encoder.parameters())
+
+
+@pytest.mark.parametrize("view", ["full", "context"])
 @pytest.mark.parametrize("embeddings", ["pooled", "tokens"])
-def test_sigreg_sees_one_sample_per_input_or_per_token(embeddings):
+def test_sigreg_sees_one_sample_per_input_or_per_token_of_its_view(embeddings, view):
     from toy_domain import ToyConfig, ToyForPreTraining
 
-    config = ToyConfig.from_preset("tiny", objective="sigreg", sigreg_embeddings=embeddings, sigreg_weight=1.0)
+    config = ToyConfig.from_preset("tiny", objective="sigreg", sigreg_embeddings=embeddings, sigreg_weight=1.0,
+                                   sigreg_view=view)  # fmt: skip
     model = ToyForPreTraining(config).train()
     hidden = torch.randn(4, 5, config.hidden_size) + torch.linspace(-2, 2, 5)[:, None]  # tokens differ by position
-    loss, parts = model.objective_loss(torch.tensor(0.0), hidden)
-    samples = hidden.mean(dim=1) if embeddings == "pooled" else hidden.flatten(0, 1)
+    context = torch.randn(4, 3, config.hidden_size)
+    loss, parts = model.objective_loss(torch.tensor(0.0), hidden, context)
+    states = hidden if view == "full" else context
+    samples = states.mean(dim=1) if embeddings == "pooled" else states.flatten(0, 1)
     expected = sigreg(model.sigreg_projector(samples), 0, config.sigreg_num_directions)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6) == parts["sigreg"].item()
     with pytest.raises(ValueError, match="sigreg_embeddings must be one of"):
         ToyConfig(objective="sigreg", sigreg_embeddings="cls")
+    with pytest.raises(ValueError, match="sigreg_view must be one of"):
+        ToyConfig(objective="sigreg", sigreg_view="target")
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 7])

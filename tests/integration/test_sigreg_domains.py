@@ -1,5 +1,6 @@
 """`objective="sigreg"` (LeJEPA) in every registered domain: no EMA teacher, the loss is (1 − λ)·prediction +
-λ·SIGReg with both parts reported, SIGReg reaches the encoder (also with the stop-gradient variant), and a saved
+λ·SIGReg with both parts reported, SIGReg reaches the encoder (also with the stop-gradient variant, and on the
+context view), and a saved
 model gives the same outputs; one fresh-interpreter CLI run resumes exactly."""
 
 import json
@@ -64,8 +65,16 @@ def test_sigreg_objective_in_every_domain(name, preset, tmp_path):
 
     # SIGReg alone, with the targets' gradient stopped, still shapes the encoder
     regularised = domain.model(objective="sigreg", sigreg_weight=1.0, sigreg_stop_gradient=True)
-    regularised(**batch).loss.backward()
+    full_view = regularised(**batch).loss
+    full_view.backward()
     assert encoder_gradient(regularised) > 0
+    # ... also on the context encoder's states (the full-input pass then runs without autograd); SAR-JEPA, whose
+    # targets are fixed, has no full-input pass and regularises the context with either setting
+    context_view = domain.model(objective="sigreg", sigreg_weight=1.0, sigreg_view="context")
+    loss = context_view(**batch).loss
+    loss.backward()
+    assert encoder_gradient(context_view) > 0
+    assert (loss.item() == full_view.item()) is (name == "sar-jepa"), (loss.item(), full_view.item())
 
     model(**batch)  # a second training step: the slices' seed is part of the saved state
     model.save_pretrained(tmp_path)

@@ -162,7 +162,7 @@ class BrainJepaForPreTraining(JepaForPreTraining):
         predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target({"time_series": time_series}, target_indices)
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        loss, parts = self.objective_loss(prediction_loss, hidden)
+        loss, parts = self.objective_loss(prediction_loss, hidden, context[:, self.config.num_register_tokens :])
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
 
 

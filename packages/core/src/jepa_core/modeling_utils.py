@@ -27,6 +27,7 @@ from .targets import EmaTarget, OnlineTarget, last_hidden_state
 
 OBJECTIVES = ("ema", "sigreg")
 SIGREG_EMBEDDINGS = ("pooled", "tokens")
+SIGREG_VIEWS = ("full", "context")
 
 
 @strict
@@ -36,7 +37,10 @@ class JepaConfig(PreTrainedConfig):
     `objective="ema"` predicts the latents of an EMA target encoder (I-JEPA); `objective="sigreg"` (LeJEPA) predicts
     the online encoder's own latents of the full input and adds λ·SIGReg (`sigreg_weight`) on a small projection
     (`sigreg_projector_dim`) of the embeddings: loss = (1 − λ)·prediction + λ·SIGReg. `sigreg_embeddings="pooled"`
-    gives SIGReg one sample per input (its tokens' mean), `"tokens"` one per token.
+    gives SIGReg one sample per input (its tokens' mean), `"tokens"` one per token. `sigreg_view="full"` applies
+    SIGReg to the states of the full-input (target) pass, which then runs forward and backward; `"context"` to the
+    context encoder's states, so that with stop-gradient the full-input pass runs without autograd, as the EMA
+    teacher's does: a step then costs about an EMA step (`benchmarks/sigreg_cost.py`).
     `sigreg_stop_gradient=True` (default) detaches the predicted targets; SIGReg still reaches the encoder. Measured
     (`experiments/sigreg/variants.py`, I-JEPA tiny, 50 steps, seeds 0 and 1, mean ± half-range): linear probe
     0.819 ± 0.017 with it vs 0.773 ± 0.013 without (LeJEPA's choice), RankMe 9.2 ± 1.4 vs 8.5 ± 0.2; in the deep
@@ -84,12 +88,15 @@ class JepaConfig(PreTrainedConfig):
     sigreg_projector_dim: int = 64
     sigreg_stop_gradient: bool = True
     sigreg_embeddings: str = "pooled"
+    sigreg_view: str = "full"
 
     def __post_init__(self, **kwargs):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.sigreg_embeddings not in SIGREG_EMBEDDINGS:
             raise ValueError(f"sigreg_embeddings must be one of {SIGREG_EMBEDDINGS}, got {self.sigreg_embeddings!r}")
+        if self.sigreg_view not in SIGREG_VIEWS:
+            raise ValueError(f"sigreg_view must be one of {SIGREG_VIEWS}, got {self.sigreg_view!r}")
         if self.on_bad_file not in BAD_FILE_POLICIES:
             raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {self.on_bad_file!r}")
         if self.pred_num_attention_heads is None:
@@ -185,8 +192,14 @@ class JepaForPreTraining(JepaPreTrainedModel):
 
     def make_target(self) -> nn.Module:
         if self.config.objective == "sigreg":
-            return OnlineTarget(self.context_encoder, self.config.num_register_tokens, self.config.sigreg_stop_gradient)
+            return OnlineTarget(self.context_encoder, self.config.num_register_tokens, **self.online_target_options())
         return EmaTarget(self.context_encoder, self.config.num_register_tokens)
+
+    def online_target_options(self) -> dict:
+        """`OnlineTarget`'s options from the config: stop-gradient, and autograd for the full-input pass only
+        where something takes gradients through it (SIGReg on its states, or targets without stop-gradient)."""
+        stop = self.config.sigreg_stop_gradient
+        return {"stop_gradient": stop, "with_grad": not (stop and self.config.sigreg_view == "context")}
 
     def make_predictor(self) -> nn.Module:
         return build_predictor(self.config, self.config.num_register_tokens)
@@ -214,16 +227,23 @@ class JepaForPreTraining(JepaPreTrainedModel):
             with torch.no_grad():
                 hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
             return hidden, hidden
-        hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.target.with_grad):
+            hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
         return (hidden.detach() if self.config.sigreg_stop_gradient else hidden), hidden
 
-    def objective_loss(self, prediction_loss: torch.Tensor, target_hidden: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The training loss from the prediction loss and the target token states (B, N, D): the prediction loss
-        alone for `objective="ema"`, else (1 − λ)·prediction + λ·SIGReg of the projected pooled embeddings (or
-        of every token's, with `sigreg_embeddings="tokens"`).
-        Domains that write their own `forward` call this too."""
+    def objective_loss(
+        self, prediction_loss: torch.Tensor, target_hidden: torch.Tensor | None, context_hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, dict]:
+        """The training loss from the prediction loss and the token states (B, N, D) of the full-input pass and of
+        the context encoder (prefix tokens removed): the prediction loss alone for `objective="ema"`, else
+        (1 − λ)·prediction + λ·SIGReg of the projected pooled embeddings (or of every token's, with
+        `sigreg_embeddings="tokens"`) of the view `sigreg_view` names. Domains without a full-input pass (fixed
+        targets) give None for it and always regularise the context. Domains that write their own `forward` call
+        this too."""
         if self.config.objective != "sigreg":
             return prediction_loss, {"prediction": prediction_loss.detach()}
+        use_full = target_hidden is not None and self.config.sigreg_view == "full"
+        target_hidden = target_hidden if use_full else context_hidden
         if self.training and target_hidden.shape[0] < 2:
             raise ValueError("SIGReg needs at least 2 samples per process and step; raise --batch-size")
         if self._host_sigreg_step is None:  # once after init or loading: the only read of the buffer
@@ -245,7 +265,7 @@ class JepaForPreTraining(JepaPreTrainedModel):
         predictions = self.predictor(context, context_indices, target_indices, positions)
         targets, hidden = self.target(inputs, target_indices)
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        loss, parts = self.objective_loss(prediction_loss, hidden)
+        loss, parts = self.objective_loss(prediction_loss, hidden, context[:, self.config.num_register_tokens :])
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)
 
 

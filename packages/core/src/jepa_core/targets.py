@@ -65,13 +65,17 @@ class OnlineTarget(nn.Module):
 
     With `stop_gradient` the gathered targets are detached (a BYOL-style asymmetric variant) while the full token
     states keep their gradient, so SIGReg on them still shapes the encoder; without it (LeJEPA's default) gradients
-    flow through both views. The encoder is referenced, not registered; `encoder` names it, as `EmaTarget.encoder`.
+    flow through both views. `with_grad=False` runs the pass without autograd (nothing takes gradients through it:
+    stop-gradient and SIGReg on the context view). The encoder is referenced, not registered; `encoder` names it, as
+    `EmaTarget.encoder`.
     """
 
-    def __init__(self, online: nn.Module, num_prefix_tokens: int = 0, stop_gradient: bool = False):
+    def __init__(
+        self, online: nn.Module, num_prefix_tokens: int = 0, stop_gradient: bool = False, with_grad: bool = True
+    ):
         super().__init__()
         self._online = [online]
-        self.num_prefix_tokens, self.stop_gradient = num_prefix_tokens, stop_gradient
+        self.num_prefix_tokens, self.stop_gradient, self.with_grad = num_prefix_tokens, stop_gradient, with_grad
 
     @property
     def encoder(self) -> nn.Module:
@@ -81,5 +85,6 @@ class OnlineTarget(nn.Module):
         return []
 
     def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = last_hidden_state(self._online[0](**target_inputs))[:, self.num_prefix_tokens :]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.with_grad):
+            hidden = last_hidden_state(self._online[0](**target_inputs))[:, self.num_prefix_tokens :]
         return apply_masks(hidden.detach() if self.stop_gradient else hidden, target_indices), hidden

@@ -198,8 +198,8 @@ class SarJepaForPreTraining(JepaForPreTraining):
 
     Built by the core hooks: `make_target` gives a `FixedTransformTarget` (no EMA pair: `momentum_pairs()` is
     empty, and `export_encoder()` is the trained context encoder), `make_predictor` the `SarJepaDecoder`.
-    `objective="sigreg"` keeps the gradient targets and adds λ·SIGReg on the projected mean patch state of every
-    encoded window: loss = (1 − λ)·MSE + λ·SIGReg.
+    `objective="sigreg"` keeps the gradient targets and adds λ·SIGReg on the projected patch states of every
+    encoded window (the context view: there is no full-input pass): loss = (1 − λ)·MSE + λ·SIGReg.
     """
 
     config: SarJepaConfig
@@ -249,7 +249,7 @@ class SarJepaForPreTraining(JepaForPreTraining):
         predictions = apply_masks(decoded, local).reshape(batch, windows, num_masked, -1)
         targets, _ = self.target({"pixel_values": pixel_values}, target_indices)
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
-        loss, parts = self.objective_loss(prediction_loss, hidden[:, prefix:])  # SIGReg on each window's patch states
+        loss, parts = self.objective_loss(prediction_loss, None, hidden[:, prefix:])  # SIGReg on each window's patches
         return JepaPreTrainingOutput(loss, predictions, targets, hidden[:, prefix:].detach().mean(dim=1), parts)
 
 

@@ -223,7 +223,8 @@ class StemJepaForPreTraining(StemJepaPreTrainedModel, JepaForPreTraining):
     def forward(
         self, context_values: torch.Tensor, target_values: torch.Tensor, instrument: torch.Tensor, **unused
     ) -> JepaPreTrainingOutput:
-        predictions = self.predict(context_values, instrument)
+        context = self.context_encoder(context_values)
+        predictions = self.predictor(context, instrument)
         targets, hidden = self.encode_target(target_values)
-        loss, parts = self.objective_loss(stem_loss(predictions, targets, self.config), hidden)
+        loss, parts = self.objective_loss(stem_loss(predictions, targets, self.config), hidden, context)
         return JepaPreTrainingOutput(loss, predictions, targets, hidden.detach().mean(dim=1), parts)

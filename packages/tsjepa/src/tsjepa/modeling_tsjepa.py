@@ -226,7 +226,7 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
 
     def make_target(self) -> EmaTarget | OnlineTarget:
         if self.config.objective == "sigreg":
-            return OnlineTarget(self.context_encoder.encoder, 0, self.config.sigreg_stop_gradient)
+            return OnlineTarget(self.context_encoder.encoder, 0, **self.online_target_options())
         return EmaTarget(self.context_encoder.encoder)
 
     def make_predictor(self) -> LatentPredictor:
@@ -258,7 +258,7 @@ class TimeSeriesJepaForPreTraining(TimeSeriesJepaPreTrainedModel, JepaForPreTrai
         targets, hidden = (x.unflatten(0, future.shape[:2]) for x in self.encode_target(future.flatten(0, 1)))
         prediction_loss = jepa_loss(predictions, targets, self.config.loss_type, self.config.normalize_targets)
         windows = torch.cat([latent[:, None], hidden], dim=1).flatten(0, 1)[:, None]  # every window one sample
-        loss, parts = self.objective_loss(prediction_loss, windows)
+        loss, parts = self.objective_loss(prediction_loss, windows, latent[:, None])
         return JepaPreTrainingOutput(loss, predictions, targets, hidden[:, 0].detach(), parts)
 
 
