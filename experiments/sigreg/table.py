@@ -5,11 +5,11 @@ each seed, one fresh process (this script with `--worker`) runs the demo's code 
 and `objective=sigreg`, each at the demo's step count and at `--multiple` × it (the schedule stretched to the
 longer run) — and probes a random-init encoder once, as the demo does. Cells are the headline metric as mean ±
 half the range over seeds; RankMe is the trainer's monitor at the last step (centred, last 512 pooled target
-embeddings); SIGReg runs record which embeddings SIGReg saw (the domain's `sigreg_embeddings`). `--scale`
-multiplies every step count (e.g. 0.05 for a smoke run). Each (domain, seed) result is kept in `--results`
-(`experiments/sigreg/results/` at scale 1) and its saved runs are not run again: an interrupted table resumes, and
-deleting one run from a result file (e.g. after a default changed) reruns only that run. `--jobs` runs that many
-workers side by side. Run from the repository root:
+embeddings); SIGReg runs record which embeddings SIGReg saw (the domain's `sigreg_embeddings` and `sigreg_view`).
+`--scale` multiplies every step count (e.g. 0.05 for a smoke run). Each (domain, seed) result is kept in
+`--results` (`experiments/sigreg/results/` at scale 1) and its saved runs are not run again: an interrupted table
+resumes, and deleting one run from a result file (e.g. after a default changed) reruns only that run. `--jobs`
+runs that many workers side by side. Run from the repository root:
 
     uv run --no-sync python -m experiments.sigreg.table [--domains ijepa tjepa] [--seeds 0 1 2] [--jobs 2]
 
@@ -59,7 +59,8 @@ def worker(name: str, seed: int, scale: float, multiple: int, threads: int, keys
                                      [f"objective={objective}"])  # fmt: skip
             runs[key] = {field: run[field] for field in ("headline", "rankme", "seconds")}
             if objective == "sigreg":
-                runs[key]["sigreg_embeddings"] = AutoConfig.from_pretrained(run["output_dir"]).sigreg_embeddings
+                config = AutoConfig.from_pretrained(run["output_dir"])
+                runs[key].update(sigreg_embeddings=config.sigreg_embeddings, sigreg_view=config.sigreg_view)
         torch.manual_seed(seed)  # as `jepa demo`: a fresh encoder of the run's config, the run's processor
         encoder = AutoModel.from_pretrained(run["output_dir"])
         processor = load_processor(run["output_dir"], domain.processor_class)
@@ -96,6 +97,13 @@ def cell(values: list[float | None], digits: int = 3) -> str:
     return mean if len(values) == 1 else f"{mean} ± {(max(values) - min(values)) / 2:.{digits}f}"
 
 
+def sigreg_input(run: dict) -> str:
+    """What SIGReg saw in a run: pooled or per-token embeddings, of the context view where not of the full input
+    (runs saved before `sigreg_view` existed were of the full input)."""
+    view = run.get("sigreg_view", "full")
+    return run.get("sigreg_embeddings", "–") + ("" if view == "full" else f" ({view} view)")
+
+
 def table(results: dict[str, list[dict]], multiple: int) -> str:
     header = (f"| domain | headline metric | steps | seeds | random init | EMA | EMA {multiple}× | SIGReg | SIGReg "
               f"{multiple}× | RankMe EMA / {multiple}× | RankMe SIGReg / {multiple}× | SIGReg on |")  # fmt: skip
@@ -108,7 +116,7 @@ def table(results: dict[str, list[dict]], multiple: int) -> str:
         ranks = [" / ".join(cell(runs[f"{o}@{s}"]["rankme"], 1) for s in (short, long)) for o in OBJECTIVES]
         random_init = cell([r["random_init"] for r in per_seed])
         seeds = " ".join(str(r["seed"]) for r in per_seed)
-        embeddings = sorted({run.get("sigreg_embeddings", "–") for r in per_seed for key, run in r["runs"].items()
+        embeddings = sorted({sigreg_input(run) for r in per_seed for key, run in r["runs"].items()
                              if key.startswith("sigreg")})  # fmt: skip
         lines.append(f"| {name} | {per_seed[0]['metric']} | {short} / {long} | {seeds} | {random_init} | "
                      + " | ".join(heads + ranks + [", ".join(embeddings)]) + " |")  # fmt: skip
@@ -152,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         f"Each domain's demo (tiny preset, embedded data, the core's probes) with `--set objective=ema` and "
         f"`--set objective=sigreg`, at the demo's step count and at {args.multiple}× it; headline metric and "
         "RankMe at the last step as mean ± half the range over the seeds listed; SIGReg on: the embeddings SIGReg "
-        "saw (the domain's `sigreg_embeddings`: pooled per input or every token); one "
+        "saw (the domain's `sigreg_embeddings`: pooled per input or every token; of the full input unless a "
+        "`sigreg_view` is named); one "
         f"torch thread per run, {minutes:.0f} min of runs in all. Command: `{command}`.\n\n"
         + table(results, args.multiple)
     )

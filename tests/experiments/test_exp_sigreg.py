@@ -64,6 +64,7 @@ def test_table_is_built_from_saved_results(tmp_path, capsys):
         runs = {f"{o}@{s}": {"headline": value + 0.01 * (s == 40), "rankme": 10.0 + seed, "seconds": 30.0}
                 for o, value in (("ema", ema), ("sigreg", sigreg)) for s in (10, 40)}  # fmt: skip
         runs["sigreg@10"]["sigreg_embeddings"] = runs["sigreg@40"]["sigreg_embeddings"] = "tokens"
+        runs["sigreg@40"]["sigreg_view"] = "context"  # runs saved before `sigreg_view` existed: the full input
         result = {"metric": "linear probe", "steps": [10, 40], "random_init": 0.6, "runs": runs}
         (tmp_path / f"tjepa-{seed}.json").write_text(json.dumps(result))
     scale = ["--scale", str(10 / demo_steps("tjepa"))]  # the saved runs' step counts
@@ -75,7 +76,7 @@ def test_table_is_built_from_saved_results(tmp_path, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| tjepa"))
     assert row == (
         "| tjepa | linear probe | 10 / 40 | 0 1 | 0.600 ± 0.000 | 0.720 ± 0.020 | 0.730 ± 0.020 | 0.820 ± 0.020 "
-        "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 | tokens |"
+        "| 0.830 ± 0.020 | 10.5 ± 0.5 / 10.5 ± 0.5 | 10.5 ± 0.5 / 10.5 ± 0.5 | tokens, tokens (context view) |"
     )
 
 
