@@ -64,7 +64,7 @@ def test_sigreg_objective_in_every_domain(name, preset, tmp_path):
     assert {k.split(".")[0] for k in keys - ema_keys} == {"sigreg_projector", "sigreg_step"}
 
     # SIGReg alone, with the targets' gradient stopped, still shapes the encoder
-    regularised = domain.model(objective="sigreg", sigreg_weight=1.0, sigreg_stop_gradient=True)
+    regularised = domain.model(objective="sigreg", sigreg_weight=1.0, sigreg_stop_gradient=True, sigreg_view="full")
     full_view = regularised(**batch).loss
     full_view.backward()
     assert encoder_gradient(regularised) > 0
