@@ -12,7 +12,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 @pytest.fixture
 def tiny():
-    return EcgJepaConfig.from_preset("tiny")
+    """The tiny preset with the paper's EMA teacher (the preset itself trains with SIGReg)."""
+    return EcgJepaConfig.from_preset("tiny", objective="ema")
 
 
 @pytest.mark.parametrize(("preset", "params"), [("XS", 3_600_000), ("S", 14_277_888), ("B", 85_185_024)])

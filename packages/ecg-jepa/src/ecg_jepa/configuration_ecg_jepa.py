@@ -23,6 +23,7 @@ _TINY = dict(
     pred_num_attention_heads=4, signal_length=1250, train_batch_size=32, max_steps=300, learning_rate=2e-3,
     start_learning_rate=1e-4, final_learning_rate=1e-5, warmup_ratio=0.1, ema_momentum_start=0.998,
     ema_momentum_end=0.9995, weight_decay=0.01, final_weight_decay=0.05,
+    objective="sigreg",  # LeJEPA on the context tokens: macro AUC 0.741 vs EMA 0.702, 3 seeds (0.819 vs 0.716 at 4x)
 )  # fmt: skip
 # Kim et al. (`sehunfromdaegu/ECG_JEPA`): 8 leads × 2500 samples (10 s at 250 Hz), 50-sample per-lead patches,
 # CroPA, ViT-B with 16 heads, predictor 384/6/12; SmoothL1 on layer-normed targets, EMA 0.996 → 1.0; AdamW wd 0.05,
