@@ -227,8 +227,7 @@ class JepaForPreTraining(JepaPreTrainedModel):
             with torch.no_grad():
                 hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
             return hidden, hidden
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.target.with_grad):
-            hidden = last_hidden_state(self.target.encoder(*args, **kwargs))
+        hidden = self.target.encode(*args, **kwargs)
         return (hidden.detach() if self.config.sigreg_stop_gradient else hidden), hidden
 
     def objective_loss(

@@ -84,7 +84,11 @@ class OnlineTarget(nn.Module):
     def momentum_pairs(self) -> list:
         return []
 
-    def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, *args, **kwargs) -> torch.Tensor:
+        """The online encoder's last hidden state, with autograd only where `with_grad`."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.with_grad):
-            hidden = last_hidden_state(self._online[0](**target_inputs))[:, self.num_prefix_tokens :]
+            return last_hidden_state(self._online[0](*args, **kwargs))
+
+    def forward(self, target_inputs: dict, target_indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encode(**target_inputs)[:, self.num_prefix_tokens :]
         return apply_masks(hidden.detach() if self.stop_gradient else hidden, target_indices), hidden
