@@ -34,6 +34,17 @@ def test_every_domain_is_found_without_importing_it():
     assert len(DOMAINS) == 8
 
 
+def test_the_training_path_imports_no_scikit_learn():
+    """scikit-learn (~1 s to import) is loaded by the probes only; tjepa reads its embedded tables from it."""
+    names = [name for name in DOMAINS if name != "tjepa"]
+    code = (
+        "import sys, jepa_core.cli, jepa_core.training; from jepa_core.domain import get_domain; "
+        f"[get_domain(name) for name in {names}]; print(sorted(m for m in sys.modules if m.startswith('sklearn')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", DOMAINS)
 def test_domain_contract(name, tmp_path):

@@ -126,6 +126,20 @@ def test_soundfont_instruments_have_distinct_spectra():
     assert len(set(GM_PROGRAMS.values())) == 4 and similarity[~np.eye(4, dtype=bool)].max() < 0.95
 
 
+def test_soundfont_renders_do_not_depend_on_earlier_ones():
+    """The renders share one loaded synthesizer: a render equals a fresh synthesizer's, whatever ran before it
+    (here notes still sounding at the end of the previous render, on another program)."""
+    path = soundfont()
+    scores = synthetic_scores(2, seed=3)
+    first, second = ([tuple(note) for note in score["voices"][0]] for score in scores)
+    chorales._soundfont_synth.cache_clear()
+    alone = render_soundfont(second, GM_PROGRAMS["alto"], RATE * 4, RATE, path)
+    chorales._soundfont_synth.cache_clear()
+    render_soundfont(first, GM_PROGRAMS["bass"], RATE * 2, RATE, path)  # ends mid-chord: voices still sound
+    after = render_soundfont(second, GM_PROGRAMS["alto"], RATE * 4, RATE, path)
+    assert np.abs(alone).max() > 0.4 and np.array_equal(after, alone)
+
+
 def no_parsing(monkeypatch):
     monkeypatch.setattr(chorales, "chorale_scores", lambda count: synthetic_scores(count, seed=0))
 

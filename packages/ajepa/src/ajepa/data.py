@@ -20,7 +20,6 @@ from jepa_core.domain import SPLITS
 from jepa_core.saved_datasets import is_saved_dataset, load_saved_split
 from jepa_core.streams import FIT_RECORDS, Column, StreamFormat, find_shards, shard_table
 from jepa_core.windows import Windows, random_start
-from sklearn.metrics import average_precision_score
 from torch.utils.data import Dataset
 
 from .configuration_ajepa import AudioJepaConfig
@@ -403,6 +402,8 @@ def load_dataset(
 def mean_average_precision(scores, targets) -> float:
     """AudioSet-style mAP: average precision per class, averaged over the classes with at least one positive.
     `scores` (N, C) logits or probabilities, `targets` (N, C) in {0, 1}."""
+    from sklearn.metrics import average_precision_score
+
     scores, targets = np.asarray(scores, dtype=np.float64), np.asarray(targets)
     if scores.shape != targets.shape or scores.ndim != 2:
         raise ValueError(f"scores and targets must both be (N, classes), got {scores.shape} and {targets.shape}")

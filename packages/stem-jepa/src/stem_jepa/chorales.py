@@ -7,10 +7,12 @@ program per voice, `GM_PROGRAMS`), else by a small additive synthesizer with one
 Without music21 (or its corpus), random four-voice cadential progressions are rendered instead.
 """
 
+import functools
 import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +40,8 @@ GM_PROGRAMS = {"soprano": 73, "alto": 68, "tenor": 41, "bass": 70}
 VELOCITY = 90
 SOUNDFONT_PEAK = 0.5  # each soundfont stem is scaled to this peak (the additive voices peak near it too)
 RENDERERS = ("soundfont", "additive")
+# silence rendered before each soundfont render: TinySoundFont ends stopped voices in 10 ms (its fast release)
+FLUSH_S = 0.05
 
 
 @dataclass
@@ -141,24 +145,41 @@ def render_soundfont(
 ) -> np.ndarray:
     """`length` mono float32 samples of the notes played offline by tinysoundfont with General MIDI `program`
     (0-based) of `soundfont`, at a fixed velocity, scaled to a peak of `SOUNDFONT_PEAK`."""
+    synth, soundfont_id = _soundfont_synth(soundfont, sample_rate)
+    with _SYNTH_LOCK:
+        synth.sounds_off()  # the previous render's voices end within the flush: the output is a fresh synth's
+        synth.generate(math.ceil(FLUSH_S * sample_rate))
+        synth.program_select(0, soundfont_id, 0, program)
+        return _play(synth, notes, length, sample_rate)
+
+
+_SYNTH_LOCK = threading.Lock()
+
+
+@functools.cache
+def _soundfont_synth(soundfont: str, sample_rate: int) -> tuple:
+    """One synthesizer per (soundfont, rate), loaded once: loading took 60 % of a fresh synthesizer's render."""
     import tinysoundfont
 
     synth = tinysoundfont.Synth(samplerate=sample_rate)
-    synth.program_select(0, synth.sfload(soundfont), 0, program)
+    return synth, synth.sfload(soundfont)
+
+
+def _play(synth, notes: list[tuple[float, float, int]], length: int, sample_rate: int) -> np.ndarray:
     ons = [(round(start * sample_rate), 1, pitch) for start, _, pitch in notes]
     offs = [(round(end * sample_rate), 0, pitch) for _, end, pitch in notes]  # at equal times, offs go first
-    out = np.zeros((length, 2), dtype=np.float32)
+    mono = np.zeros(length, dtype=np.float32)
     position = 0
     for sample, on, pitch in sorted(ons + offs) + [(length, 0, -1)]:
         sample = min(sample, length)
-        if sample > position:  # generate() gives interleaved stereo float32
-            out[position:sample] = np.frombuffer(synth.generate(sample - position), np.float32).reshape(-1, 2)
+        if sample > position:  # generate() gives interleaved stereo float32; mono is their mean
+            stereo = np.frombuffer(synth.generate(sample - position), np.float32)
+            mono[position:sample] = (stereo[0::2] + stereo[1::2]) * np.float32(0.5)
             position = sample
         if on:
             synth.noteon(0, pitch, VELOCITY)
         elif pitch >= 0:
             synth.noteoff(0, pitch)
-    mono = out.mean(axis=1)
     peak = np.abs(mono).max()
     return mono * (SOUNDFONT_PEAK / peak) if peak > 0 else mono
 

@@ -1,15 +1,10 @@
-"""Linear and k-NN probes on frozen embeddings (scikit-learn)."""
+"""Linear and k-NN probes on frozen embeddings (scikit-learn, imported by the probe that runs: `jepa pretrain`
+never loads it, about 1 s of every start)."""
 
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score, roc_auc_score
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 TASKS = ("classification", "regression")
 RIDGE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
@@ -48,6 +43,8 @@ def _prepare(train_x, train_y, test_x, test_y, task: str) -> tuple[np.ndarray, .
 
 
 def _label_metrics(test_y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
     return {
         "accuracy": float(accuracy_score(test_y, pred)),
         "f1_macro": float(f1_score(test_y, pred, average="macro", zero_division=0)),
@@ -55,6 +52,8 @@ def _label_metrics(test_y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def _regression_metrics(test_y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_squared_error, r2_score
+
     return {"r2": float(r2_score(test_y, pred)), "rmse": float(np.sqrt(mean_squared_error(test_y, pred)))}
 
 
@@ -66,6 +65,11 @@ def linear_probe(train_x, train_y, test_x, test_y, task: str = "classification",
     leave-one-out CV on train from ``RIDGE_ALPHAS`` → ``r2``, ``rmse``, ``alpha``. Inputs are numpy arrays or
     tensors; ``y`` may be 2-D (multi-output) for regression.
     """
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     train_x, train_y, test_x, test_y = _prepare(train_x, train_y, test_x, test_y, task)
     if task == "classification":
         clf = LogisticRegression(max_iter=2000, random_state=seed)
@@ -88,6 +92,8 @@ def knn_probe(
 
     ``k`` is capped at the number of training rows; the value used is returned as ``k``.
     """
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     train_x, train_y, test_x, test_y = _prepare(train_x, train_y, test_x, test_y, task)
@@ -104,6 +110,12 @@ def knn_probe(
 def multilabel_linear_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> dict:
     """One-vs-rest logistic regression on standardised features → macro ROC-AUC over the labels that have both
     values in both splits (``per_label_auc`` and the ``labels`` used are returned too)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     train_x, train_y, test_x, test_y = (_array(a) for a in (train_x, train_y, test_x, test_y))
     usable = [
         j for j in range(train_y.shape[1]) if len(np.unique(train_y[:, j])) == 2 and len(np.unique(test_y[:, j])) == 2
