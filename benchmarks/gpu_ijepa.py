@@ -3,9 +3,9 @@ without torch.compile, fresh data and fresh masks every step.
 
 For each model and mode: samples/s over the timed steps, model FLOPs of one step (torch.utils.flop_counter,
 forward + backward + EMA), MFU = achieved FLOP/s over the card's peak dense bf16 rate, and peak GPU memory. The
-step is the trainer's: context encoder → predictor vs the EMA target, AdamW, EMA update; batches and masks are
-drawn anew every step by the real collator (the collator runs on the CPU, as in training). Prints the figures and
-rewrites its section of benchmarks/README.md with the card's name.
+step is the trainer's: context encoder → predictor vs the EMA target, AdamW, EMA update; images and masks are
+drawn anew every step (images on the GPU, masks by the real collator's sampler on the CPU, as in training). Prints
+the figures and rewrites its section of benchmarks/README.md with the card's name.
 
 Run on a lent GPU machine: `python benchmarks/gpu_ijepa.py [--batch 128] [--steps 20] [--peak-tflops 989]`
 (peak: H100 SXM dense bf16 989 TFLOP/s; H200 the same chip rate; pass the card's figure otherwise).
@@ -24,13 +24,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def batches(config: ImageJepaConfig, batch_size: int, seed: int = 0):
-    """Fresh images and fresh masks every step, from the real collator; pinned for an asynchronous copy."""
+    """Fresh images and fresh masks every step. The images are drawn on the GPU (in training, loader workers prepare
+    them beside the step); the masks come from the real collator's sampler on the CPU, in this process as in the
+    trainer, pinned and copied without waiting, so that drawing the next step's masks overlaps the GPU's work."""
     collator = ImageJepaMaskCollator(config, seed=seed)
-    generator = torch.Generator().manual_seed(seed)
+    shape = (batch_size, 3, config.image_size, config.image_size)
     while True:
-        pixels = torch.randn(batch_size, 3, config.image_size, config.image_size, generator=generator)
-        batch = collator([{"pixel_values": p} for p in pixels])
-        yield {k: v.pin_memory().to("cuda", non_blocking=True) for k, v in batch.items()}
+        masks = collator.sample_masks({"pixel_values": torch.empty(batch_size)})
+        batch = {k: v.pin_memory().to("cuda", non_blocking=True) for k, v in masks.items()}
+        yield {"pixel_values": torch.randn(shape, device="cuda"), **batch}
 
 
 def make_step(model, optimizer):
