@@ -66,7 +66,7 @@ class BrainJepaConfig(JepaConfig):
     classifier_dropout: float = 0.0
     # SIGReg (objective="sigreg") on every ROI-time token: probe 0.785 vs 0.734 pooled at 1200 tiny steps (pooled
     # probes worse with longer runs), 0.768 vs 0.773 at 300; of the context encoder's tokens as well as of the full
-    # input's (0.760 and 0.785 at 300 and 1200 steps) at 0.98x an EMA step's cost instead of 0.39x; 3 seeds
+    # input's (0.760 and 0.785 at 300 and 1200 steps) at 0.90x an EMA step's rate instead of 0.34x; 3 seeds
     # (experiments/sigreg/README.md)
     sigreg_embeddings: str = "tokens"
     sigreg_view: str = "context"

@@ -162,7 +162,7 @@ class EcgJepaConfig(EcgConfigBase):
     ema_momentum_start: float = 0.998
     ema_momentum_end: float = 0.9995
     # SIGReg (objective="sigreg") on every lead-patch token: macro AUC 0.795 vs 0.712 pooled at 1200 tiny steps,
-    # 0.703 vs 0.694 at 300; of the context encoder's tokens, at 0.85x an EMA step's cost instead of 0.39x: 0.741
+    # 0.703 vs 0.694 at 300; of the context encoder's tokens, at 0.84x an EMA step's rate instead of 0.46x: 0.741
     # and 0.819 at 300 and 1200 steps vs 0.723 and 0.793 of the full input's, 3 seeds (experiments/sigreg/README.md)
     sigreg_embeddings: str = "tokens"
     sigreg_view: str = "context"
