@@ -46,23 +46,12 @@ def matmul_rate(size: int = 2048, repeats: int = 3) -> float:
 
 def step_flops(domain_name: str, preset: str, batch: int | None, sets: list[str], draws: int = 3) -> tuple[float, int]:
     """Mean forward + backward FLOPs of one step and the batch size, built as `jepa pretrain` builds the run."""
-    import torch
-    from jepa_core.cli import build_config
-    from jepa_core.domain import get_domain
     from jepa_core.training.trainer import LABEL_KEYS
+    from pretraining_setup import build_pretraining
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForPreTraining
 
-    domain = get_domain(domain_name)
-    config = build_config(domain, preset, sets, {"batch_size": batch})
-    dataset = domain.default_dataset("train", config, None)
-    if domain.adapt_config is not None:
-        config = domain.adapt_config(config, dataset)
-    torch.manual_seed(0)
-    model = AutoModelForPreTraining.from_config(config).train()
-    if domain.prepare_model is not None:
-        domain.prepare_model(model, dataset)
-    collator, size = domain.collator(config, 0), config.train_batch_size
+    model, dataset, collator, config = build_pretraining(domain_name, preset, sets, {"batch_size": batch})
+    size = config.train_batch_size
     total = 0
     for draw in range(draws):
         samples = [dataset[(draw * size + i) % len(dataset)] for i in range(size)]

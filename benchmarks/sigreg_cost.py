@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 import torch
-from jepa_core.cli import build_config
-from jepa_core.domain import get_domain
 from jepa_core.ema import ema_update
 from jepa_core.training import build_optimizer
 from jepa_core.training.trainer import LABEL_KEYS
+from pretraining_setup import build_pretraining
 from readme_section import write_section
-from transformers import AutoModelForPreTraining
 
 WARMUP, STEPS, RSS_STEPS = 3, 30, 10
 RUNS = (["objective=ema"], ["objective=sigreg", "sigreg_view=full"], ["objective=sigreg", "sigreg_view=context"])
@@ -37,19 +35,11 @@ DOMAINS = ("ijepa", "ajepa", "ecg-jepa", "brain-jepa", "sar-jepa", "tjepa", "ste
 def step_times(name: str) -> tuple[list[float], int]:
     """Milliseconds of CPU time per step of each variant in `RUNS`, the variants' steps interleaved; the batch size."""
     torch.set_num_threads(1)
-    domain = get_domain(name)
-    configs = [build_config(domain, "tiny", settings) for settings in RUNS]
-    dataset = domain.default_dataset("train", configs[0], None)
-    variants = []
-    for config in configs:
-        config = domain.adapt_config(config, dataset) if domain.adapt_config else config
-        torch.manual_seed(0)
-        model = AutoModelForPreTraining.from_config(config).train()
-        if domain.prepare_model is not None:
-            domain.prepare_model(model, dataset)
-        optimizer = build_optimizer(model, config.learning_rate, config.weight_decay)
-        variants.append((model, optimizer, domain.collator(config, 0)))
-    size, draws = configs[0].train_batch_size, torch.Generator().manual_seed(0)
+    variants, dataset = [], None
+    for settings in RUNS:
+        model, dataset, collator, config = build_pretraining(name, "tiny", settings, dataset=dataset)
+        variants.append((model, build_optimizer(model, config.learning_rate, config.weight_decay), collator))
+    size, draws = config.train_batch_size, torch.Generator().manual_seed(0)
     seconds = [0.0] * len(variants)
     for step in range(WARMUP + STEPS):
         for index, (model, optimizer, collator) in enumerate(variants):

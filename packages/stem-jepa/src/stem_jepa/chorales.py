@@ -7,14 +7,13 @@ program per voice, `GM_PROGRAMS`), else by a small additive synthesizer with one
 Without music21 (or its corpus), random four-voice cadential progressions are rendered instead.
 """
 
-import functools
 import json
 import logging
 import math
 import os
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ SOUNDFONT_PEAK = 0.5  # each soundfont stem is scaled to this peak (the additive
 RENDERERS = ("soundfont", "additive")
 # silence rendered before each soundfont render: TinySoundFont ends stopped voices in 10 ms (its fast release)
 FLUSH_S = 0.05
+_SYNTH_LOCK = threading.Lock()  # one render at a time on a shared synthesizer
 
 
 @dataclass
@@ -153,10 +153,7 @@ def render_soundfont(
         return _play(synth, notes, length, sample_rate)
 
 
-_SYNTH_LOCK = threading.Lock()
-
-
-@functools.cache
+@cache
 def _soundfont_synth(soundfont: str, sample_rate: int) -> tuple:
     """One synthesizer per (soundfont, rate), loaded once: loading took 60 % of a fresh synthesizer's render."""
     import tinysoundfont
